@@ -1,0 +1,117 @@
+//! What every sluice binary's command line shares: the common options, the `main` wrapper that
+//! maps errors to exit codes, and man page rendering from the clap definitions.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use sluice_stream::{Error, OnError, Result};
+
+/// Options every binary takes.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Common options")]
+pub struct CommonArgs {
+    /// What to do with a bad record: `fail` (stop, exit 1), `skip` (count it and go on) or
+    /// `dead-letter=PATH` (append it to the NDJSON file PATH with its source, position and reason,
+    /// and go on).
+    #[arg(long, value_name = "POLICY", default_value = "fail")]
+    pub on_error: OnError,
+
+    /// Largest record accepted (bytes; K, M, G, KiB, MiB, GiB suffixes). Larger records go
+    /// through --on-error without being held in memory.
+    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size)]
+    pub max_record_bytes: u64,
+
+    /// Never show a progress bar (one is shown only when stderr is a terminal).
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// At the end, print a one-line JSON summary to stderr: records in, out, rejected, bytes
+    /// and seconds.
+    #[arg(long)]
+    pub stats: bool,
+}
+
+impl CommonArgs {
+    /// The record size guard as a buffer length.
+    pub fn max_record_len(&self) -> usize {
+        usize::try_from(self.max_record_bytes).unwrap_or(usize::MAX)
+    }
+}
+
+/// Parses a byte size such as `16MiB`, `512K` or `1000`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size (e.g. 1000, 64K, 16MiB, 1G)"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "'{text}' has an unknown unit (use K, M, G, KiB, MiB, GiB)"
+            ))
+        }
+    };
+    number
+        .checked_mul(factor)
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("'{text}' is out of range"))
+}
+
+/// Runs a binary's body and turns its result into the documented exit code: 0 on success (and
+/// when stdout was closed early, as by `| head`), 1 on failure, 2 on a usage error. Only this
+/// function prints the error.
+pub fn main_with(program: &str, run: impl FnOnce() -> Result<()>) -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("{program}: {err}");
+            if let Error::Usage(_) = err {
+                eprintln!("Try '{program} --help' for more information.");
+            }
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+/// The exit status section every man page and `--help` shares.
+pub const EXIT_STATUS: &str = "\
+Exit status:
+  0  success; also when stdout is closed early (as by `| head`), and when bad records were
+     handled by --on-error skip or dead-letter (they are counted on stderr and in --stats)
+  1  failure: an input or output error, or a bad record under --on-error fail
+  2  usage error: a bad option or argument";
+
+/// Renders a man page (roff) from a clap command.
+pub fn man_page(command: clap::Command) -> Vec<u8> {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(command)
+        .render(&mut out)
+        .expect("rendering to memory cannot fail");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!(parse_size("16MiB").unwrap(), 16 << 20);
+        assert_eq!(parse_size("64K").unwrap(), 64_000);
+        assert_eq!(parse_size("10").unwrap(), 10);
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("12 parsecs").is_err());
+    }
+}

@@ -1,0 +1,379 @@
+//! Opening inputs: files or `-` for stdin, decompressed by what their first bytes say.
+
+use std::fs::File;
+use std::io::{self, BufRead, Read};
+use std::path::Path;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::thread;
+
+use indicatif::ProgressBar;
+
+use crate::error::{IoContext, Result};
+
+/// Size of the buffers inputs are read in.
+const CHUNK: usize = 256 * 1024;
+
+/// A compression codec recognised on input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    /// gzip, including several concatenated members.
+    Gzip,
+    /// Snappy's framing format (`.sz`, `.snappy`).
+    Snappy,
+    /// zstd, including several concatenated frames.
+    Zstd,
+}
+
+impl Compression {
+    /// Recognises a codec by its magic bytes.
+    pub fn sniff(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else if head.starts_with(b"\xff\x06\x00\x00sNaPpY") {
+            Compression::Snappy
+        } else {
+            Compression::None
+        }
+    }
+
+    /// Recognises a codec by a file name's extension.
+    pub fn from_name(name: &str) -> Compression {
+        match extension(name).as_deref() {
+            Some("gz" | "gzip") => Compression::Gzip,
+            Some("zst" | "zstd") => Compression::Zstd,
+            Some("sz" | "snappy") => Compression::Snappy,
+            _ => Compression::None,
+        }
+    }
+
+    /// The file name without its compression extension (`a.csv.gz` → `a.csv`).
+    pub fn strip_extension(name: &str) -> &str {
+        match Compression::from_name(name) {
+            Compression::None => name,
+            _ => name.rsplit_once('.').map_or(name, |(stem, _)| stem),
+        }
+    }
+}
+
+/// The lower-cased extension of a file name, if it has one.
+pub fn extension(name: &str) -> Option<String> {
+    let file = name.rsplit('/').next().unwrap_or(name);
+    file.rsplit_once('.')
+        .map(|(_, ext)| ext.to_ascii_lowercase())
+        .filter(|ext| !ext.is_empty())
+}
+
+/// A buffered reader that can look ahead a guaranteed number of bytes.
+pub struct PeekReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+}
+
+impl<R: Read> PeekReader<R> {
+    /// Wraps a reader with a buffer of the default size.
+    pub fn new(inner: R) -> Self {
+        PeekReader {
+            inner,
+            buf: vec![0; CHUNK],
+            pos: 0,
+            end: 0,
+        }
+    }
+
+    /// Returns at least `n` buffered bytes, or fewer only at the end of the input.
+    pub fn peek(&mut self, n: usize) -> io::Result<&[u8]> {
+        if self.end - self.pos < n {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
+            self.pos = 0;
+            if self.buf.len() < n {
+                self.buf.resize(n, 0);
+            }
+            while self.end < n {
+                match self.inner.read(&mut self.buf[self.end..]) {
+                    Ok(0) => break,
+                    Ok(read) => self.end += read,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(&self.buf[self.pos..self.end])
+    }
+}
+
+impl<R: Read> Read for PeekReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(out.len());
+        out[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: Read> BufRead for PeekReader<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.pos == self.end {
+            self.pos = 0;
+            self.end = loop {
+                match self.inner.read(&mut self.buf) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            };
+        }
+        Ok(&self.buf[self.pos..self.end])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.pos = (self.pos + amount).min(self.end);
+    }
+}
+
+/// Reads from another thread, so decompression overlaps with parsing on a second core.
+pub struct ReadAhead {
+    chunks: Receiver<io::Result<Vec<u8>>>,
+    recycle: SyncSender<Vec<u8>>,
+    current: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl ReadAhead {
+    /// Starts a thread that reads `inner` in chunks.
+    pub fn spawn(mut inner: Box<dyn Read + Send>) -> ReadAhead {
+        let (send, chunks) = sync_channel::<io::Result<Vec<u8>>>(4);
+        let (recycle, spare) = sync_channel::<Vec<u8>>(6);
+        thread::spawn(move || loop {
+            let mut chunk = spare.try_recv().unwrap_or_default();
+            chunk.resize(CHUNK * 4, 0);
+            let mut filled = 0;
+            let result = loop {
+                match inner.read(&mut chunk[filled..]) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => {
+                        filled += n;
+                        if filled == chunk.len() {
+                            break Ok(());
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => break Err(e),
+                }
+            };
+            chunk.truncate(filled);
+            let finished = filled == 0 || result.is_err();
+            let message = match result {
+                Err(e) if filled == 0 => Err(e),
+                Err(e) => {
+                    // Deliver what was read, then the error.
+                    if send.send(Ok(chunk)).is_err() {
+                        return;
+                    }
+                    Err(e)
+                }
+                Ok(()) => Ok(chunk),
+            };
+            if send.send(message).is_err() || finished {
+                return;
+            }
+        });
+        ReadAhead {
+            chunks,
+            recycle,
+            current: Vec::new(),
+            pos: 0,
+            done: false,
+        }
+    }
+}
+
+impl Read for ReadAhead {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(out.len());
+        out[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for ReadAhead {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.pos == self.current.len() && !self.done {
+            match self.chunks.recv() {
+                Ok(Ok(chunk)) if chunk.is_empty() => self.done = true,
+                Ok(Ok(chunk)) => {
+                    let old = std::mem::replace(&mut self.current, chunk);
+                    let _ = self.recycle.try_send(old);
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                Err(_) => self.done = true,
+            }
+        }
+        Ok(&self.current[self.pos..])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.pos = (self.pos + amount).min(self.current.len());
+    }
+}
+
+/// An opened input, decompressed, ready to be read.
+pub struct Input {
+    /// The name used in messages: the path, or `-` for stdin.
+    pub name: String,
+    /// The codec that was detected.
+    pub compression: Compression,
+    /// The size on disk, when known (for progress and state).
+    pub size: Option<u64>,
+    /// The decompressed bytes.
+    pub reader: Box<dyn PeekRead>,
+}
+
+/// A buffered reader that can look ahead; what every input is read through.
+pub trait PeekRead: BufRead + Send {
+    /// Returns at least `n` buffered bytes, or fewer only at the end of the input.
+    fn peek(&mut self, n: usize) -> io::Result<&[u8]>;
+}
+
+impl<R: Read + Send> PeekRead for PeekReader<R> {
+    fn peek(&mut self, n: usize) -> io::Result<&[u8]> {
+        PeekReader::peek(self, n)
+    }
+}
+
+/// True for the name that means standard input.
+pub fn is_stdin(name: &str) -> bool {
+    name == "-"
+}
+
+/// Opens `name` (a path, or `-` for stdin), detecting compression by magic bytes, then by the
+/// extension. Bytes read from disk advance `progress` when one is given.
+pub fn open(name: &str, progress: Option<&ProgressBar>) -> Result<Input> {
+    let (raw, size): (Box<dyn Read + Send>, Option<u64>) = if is_stdin(name) {
+        (Box::new(io::stdin()), None)
+    } else {
+        let file = File::open(Path::new(name)).context(|| format!("cannot open {name}"))?;
+        let size = file.metadata().ok().map(|m| m.len());
+        (Box::new(file), size)
+    };
+    let raw: Box<dyn Read + Send> = match progress {
+        Some(bar) => Box::new(bar.wrap_read(raw)),
+        None => raw,
+    };
+    from_reader(name, raw, size)
+}
+
+/// Wraps an already opened byte source the way [`open`] does.
+pub fn from_reader(name: &str, raw: Box<dyn Read + Send>, size: Option<u64>) -> Result<Input> {
+    let mut raw = PeekReader::new(raw);
+    let head = raw.peek(16).context(|| format!("cannot read {name}"))?;
+    let mut compression = Compression::sniff(head);
+    if compression == Compression::None && !head.is_empty() {
+        // An extension that promises a codec the bytes do not show is a corrupt file: let the
+        // decoder say so rather than reading compressed bytes as text.
+        compression = Compression::from_name(name);
+    }
+    let decoded: Box<dyn Read + Send> = match compression {
+        Compression::None => {
+            return Ok(Input {
+                name: name.to_string(),
+                compression,
+                size,
+                reader: Box::new(raw),
+            })
+        }
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(raw)),
+        Compression::Snappy => Box::new(snap::read::FrameDecoder::new(raw)),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::with_buffer(raw)
+                .context(|| format!("cannot start zstd decoder for {name}"))?,
+        ),
+    };
+    Ok(Input {
+        name: name.to_string(),
+        compression,
+        size,
+        reader: Box::new(PeekReader::new(ReadAhead::spawn(decoded))),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn read_all(input: Input) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut reader = input.reader;
+        reader.read_to_end(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn concatenated_gzip_members_are_read_whole() {
+        let mut data = Vec::new();
+        for part in [&b"a\n"[..], b"b\n"] {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            enc.write_all(part).unwrap();
+            data.extend(enc.finish().unwrap());
+        }
+        let input = from_reader("x.gz", Box::new(io::Cursor::new(data)), None).unwrap();
+        assert_eq!(input.compression, Compression::Gzip);
+        assert_eq!(read_all(input), b"a\nb\n");
+    }
+
+    #[test]
+    fn snappy_and_zstd_are_sniffed_without_extension() {
+        let mut enc = snap::write::FrameEncoder::new(Vec::new());
+        enc.write_all(b"{}\n").unwrap();
+        let sz = enc.into_inner().unwrap();
+        let input = from_reader("noext", Box::new(io::Cursor::new(sz)), None).unwrap();
+        assert_eq!(input.compression, Compression::Snappy);
+        assert_eq!(read_all(input), b"{}\n");
+
+        let zst = zstd::encode_all(&b"{}\n"[..], 1).unwrap();
+        let input = from_reader("noext", Box::new(io::Cursor::new(zst)), None).unwrap();
+        assert_eq!(input.compression, Compression::Zstd);
+        assert_eq!(read_all(input), b"{}\n");
+    }
+
+    #[test]
+    fn peek_waits_for_short_reads() {
+        struct OneByte(Vec<u8>, usize);
+        impl Read for OneByte {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                if self.1 == self.0.len() || out.is_empty() {
+                    return Ok(0);
+                }
+                out[0] = self.0[self.1];
+                self.1 += 1;
+                Ok(1)
+            }
+        }
+        let mut r = PeekReader::new(OneByte(b"PAR1xyz".to_vec(), 0));
+        assert_eq!(r.peek(4).unwrap(), b"PAR1");
+        let mut rest = String::new();
+        r.read_to_string(&mut rest).unwrap();
+        assert_eq!(rest, "PAR1xyz");
+    }
+
+    #[test]
+    fn names_lose_their_compression_extension() {
+        assert_eq!(Compression::strip_extension("a/b.csv.gz"), "a/b.csv");
+        assert_eq!(Compression::strip_extension("b.csv"), "b.csv");
+        assert_eq!(extension("dir.d/file"), None);
+    }
+}

@@ -1,0 +1,90 @@
+//! Writing records to stdout: buffered in a pipe, flushed per record on a terminal.
+
+use std::io::{self, IsTerminal, Write};
+
+use crate::error::{IoContext, Result};
+
+/// Where records go: NDJSON lines on stdout (or any writer, for tests and files).
+pub struct RecordWriter<W: Write> {
+    out: W,
+    flush_each: bool,
+    records: u64,
+    bytes: u64,
+}
+
+/// A record writer on the process's stdout.
+pub type StdoutWriter = RecordWriter<io::BufWriter<io::Stdout>>;
+
+impl StdoutWriter {
+    /// Opens stdout: block-buffered in a pipe or file, flushed per record on a terminal.
+    pub fn stdout() -> Self {
+        let stdout = io::stdout();
+        let flush_each = stdout.is_terminal();
+        RecordWriter::new(io::BufWriter::with_capacity(256 * 1024, stdout), flush_each)
+    }
+}
+
+impl<W: Write> RecordWriter<W> {
+    /// Wraps a writer; `flush_each` flushes after every record (for interactive use and
+    /// streams that must not hold records back).
+    pub fn new(out: W, flush_each: bool) -> Self {
+        RecordWriter {
+            out,
+            flush_each,
+            records: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Writes one record (a JSON object without its newline) and a newline.
+    pub fn write_record(&mut self, record: &[u8]) -> Result<()> {
+        self.write_raw_line(record)?;
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Writes a line that ends with `\n` already, counting it as one record.
+    pub fn write_terminated(&mut self, line: &[u8]) -> Result<()> {
+        self.out
+            .write_all(line)
+            .context(|| "cannot write to stdout".into())?;
+        self.bytes += line.len() as u64;
+        self.records += 1;
+        if self.flush_each {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn write_raw_line(&mut self, line: &[u8]) -> Result<()> {
+        self.out
+            .write_all(line)
+            .and_then(|()| self.out.write_all(b"\n"))
+            .context(|| "cannot write to stdout".into())?;
+        self.bytes += line.len() as u64 + 1;
+        if self.flush_each {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Flushes what is buffered.
+    pub fn flush(&mut self) -> Result<()> {
+        self.out.flush().context(|| "cannot write to stdout".into())
+    }
+
+    /// Records written so far.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Bytes written so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The writer underneath.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+}
