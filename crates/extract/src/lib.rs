@@ -1,1 +1,337 @@
-//! placeholder
+//! `extract`: files (CSV/TSV, JSON, NDJSON, Parquet, Arrow IPC; gzip, zstd, Snappy) to
+//! newline-delimited JSON records on stdout.
+
+mod columnar;
+mod csv;
+mod emit;
+mod json;
+mod sources;
+mod state;
+
+use std::fs::File;
+use std::io::{BufRead, Read, Seek, SeekFrom};
+use std::path::PathBuf;
+
+use clap::Parser;
+use indicatif::ProgressBar;
+use sluice_cli::CommonArgs;
+use sluice_stream::input::{self, is_stdin, Compression, Input};
+use sluice_stream::progress::bytes_bar;
+use sluice_stream::{Error, Rejects, Result, Stats};
+
+pub use crate::csv::is_json_number;
+use crate::csv::CsvOptions;
+use crate::emit::Emitter;
+pub use crate::sources::Format;
+use crate::state::{Plan, State};
+
+const EXAMPLES: &str = "\
+Examples:
+  extract flights.csv.gz | load flights.parquet
+  extract --null NA weather.csv | filter '.temp > 90'
+  extract flights.parquet --columns carrier,dep_delay | head
+  extract 'logs/*.ndjson.gz' --source-field file > all.ndjson
+  cat data.json | extract --format json -
+
+Incremental extraction from cron (emit only what is new since the last run, and remember it
+only once the whole pipeline succeeded):
+  set -o pipefail
+  extract --state st.json --state-out st.json.next logs/ | load --append lake/ \\
+    && mv st.json.next st.json";
+
+/// Read files and write their records to stdout as newline-delimited JSON.
+///
+/// Formats come from --format, else the file extension, else the first bytes. Compression
+/// (gzip, also concatenated members; zstd; Snappy framed) is detected by magic bytes.
+///
+/// CSV values are typed: JSON numbers (RFC 8259 grammar, integers within 64 bits) and
+/// true/false become numbers and booleans, written exactly as in the file; null markers
+/// (--null, default the empty string) become null; everything else is a string.
+///
+/// Parquet and Arrow map to JSON as: integers and decimals as numbers (decimals keep every
+/// digit); floats as numbers, NaN and infinities as the strings "NaN", "Infinity",
+/// "-Infinity"; dates as "YYYY-MM-DD"; timestamps as RFC 3339, in UTC with "Z" when the
+/// column has a time zone and without offset when it has none (also Spark's INT96); binary as
+/// base64; structs as objects; lists as arrays; maps as objects (arrays of {"key","value"}
+/// when keys are not strings); nulls as null.
+#[derive(Parser, Debug)]
+#[command(name = "extract", version, after_long_help = format!("{EXAMPLES}\n\n{}", sluice_cli::EXIT_STATUS))]
+pub struct Args {
+    /// Files, directories (read recursively, in path order, hidden files left out) or glob
+    /// patterns; `-` is stdin.
+    #[arg(value_name = "INPUT", default_value = "-")]
+    pub inputs: Vec<String>,
+
+    /// The input format, instead of guessing it from the name and first bytes.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// CSV field separator (one ASCII character; `\t` or `tab` for tabs).
+    #[arg(short, long, value_name = "CHAR", value_parser = parse_delimiter)]
+    pub delimiter: Option<u8>,
+
+    /// The CSV has no header row: columns are named column_1, column_2, …
+    #[arg(long)]
+    pub no_header: bool,
+
+    /// A CSV value that means null (repeatable). Default: the empty string.
+    #[arg(long = "null", value_name = "MARKER")]
+    pub nulls: Vec<String>,
+
+    /// `auto` types CSV numbers and booleans; `none` keeps every value a string.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub infer: Infer,
+
+    /// Only these columns (or top-level fields), in this order.
+    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    pub columns: Option<Vec<String>>,
+
+    /// Add a field with this name holding each record's file name (`-` for stdin).
+    #[arg(long, value_name = "NAME")]
+    pub source_field: Option<String>,
+
+    /// Remember what was extracted in FILE and emit only new data on the next run: new files,
+    /// changed files, and what was appended to plain CSV/TSV/NDJSON files.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+
+    /// Write the updated state here instead of over --state (move it over --state once the
+    /// whole pipeline succeeded).
+    #[arg(long, value_name = "FILE", requires = "state")]
+    pub state_out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Whether CSV values are typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Infer {
+    /// Numbers and booleans become JSON numbers and booleans.
+    Auto,
+    /// Every value stays a string.
+    None,
+}
+
+fn parse_delimiter(text: &str) -> Result<u8, String> {
+    match text {
+        "\\t" | "tab" | "\t" => Ok(b'\t'),
+        _ if text.len() == 1 && text.is_ascii() => Ok(text.as_bytes()[0]),
+        _ => Err(format!("'{text}' is not one ASCII character")),
+    }
+}
+
+/// Runs `extract`.
+pub fn run(args: Args) -> Result<()> {
+    let mut stats = Stats::new("extract");
+    let files = sources::expand(&args.inputs)?;
+    let rejects = Rejects::new(args.common.on_error.clone(), "extract")?;
+    let mut emitter = Emitter::new(rejects, args.source_field.clone(), args.columns.clone());
+    let mut state = match &args.state {
+        Some(path) => Some(State::load(path, args.state_out.as_ref().unwrap_or(path))?),
+        None => None,
+    };
+    let sizes: Vec<Option<u64>> = files
+        .iter()
+        .map(|f| {
+            (!is_stdin(f))
+                .then(|| std::fs::metadata(f).map(|m| m.len()).ok())
+                .flatten()
+        })
+        .collect();
+    let total = sizes.iter().try_fold(0u64, |acc, s| s.map(|s| acc + s));
+    let bar = bytes_bar(args.common.quiet, total);
+    let csv = CsvOptions {
+        delimiter: b',',
+        header: !args.no_header,
+        nulls: if args.nulls.is_empty() {
+            vec![Vec::new()]
+        } else {
+            args.nulls.iter().map(|n| n.as_bytes().to_vec()).collect()
+        },
+        infer: args.infer == Infer::Auto,
+        columns: args.columns.clone(),
+        max_record_bytes: args.common.max_record_len(),
+    };
+    let reader = Reader {
+        args: &args,
+        csv,
+        bar: bar.as_ref(),
+    };
+    for name in &files {
+        emitter.set_source(name);
+        reader.extract_file(name, &mut emitter, state.as_mut())?;
+    }
+    let (records_out, bytes_out, rejected) = emitter.finish()?;
+    if let Some(state) = state {
+        state.save()?;
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    stats.records_in = emitter.records_in;
+    stats.records_out = records_out;
+    stats.bytes_out = bytes_out;
+    stats.rejected = rejected;
+    stats.bytes_in = sizes.iter().flatten().sum();
+    if args.common.stats {
+        eprintln!("{}", stats.to_json());
+    }
+    Ok(())
+}
+
+struct Reader<'a> {
+    args: &'a Args,
+    csv: CsvOptions,
+    bar: Option<&'a ProgressBar>,
+}
+
+impl Reader<'_> {
+    fn extract_file(
+        &self,
+        name: &str,
+        emitter: &mut Emitter,
+        state: Option<&mut State>,
+    ) -> Result<()> {
+        let mut input = input::open(name, self.bar)?;
+        let head = input
+            .reader
+            .peek(16)
+            .map_err(|e| Error::io(format!("cannot read {name}"), e))?
+            .to_vec();
+        let named = self.args.format.or_else(|| Format::from_name(name));
+        let format = named.unwrap_or_else(|| Format::sniff(&head));
+        let state = state.filter(|_| !is_stdin(name));
+        let Some(state) = state else {
+            return self
+                .extract_input(input, format, named.is_some(), 0, None, emitter)
+                .map(|_| ());
+        };
+        let append_only = input.compression == Compression::None
+            && matches!(format, Format::Csv | Format::Tsv | Format::Ndjson);
+        drop(input);
+        let file = File::open(name).map_err(|e| Error::io(format!("cannot open {name}"), e))?;
+        let Plan::Read { start, end, header } = state.plan(name, &file, append_only)? else {
+            return Ok(());
+        };
+        let input = if append_only {
+            let mut range =
+                File::open(name).map_err(|e| Error::io(format!("cannot open {name}"), e))?;
+            range
+                .seek(SeekFrom::Start(start))
+                .map_err(|e| Error::io(format!("cannot read {name}"), e))?;
+            let raw: Box<dyn Read + Send> = match self.bar {
+                Some(bar) => Box::new(bar.wrap_read(range.take(end - start))),
+                None => Box::new(range.take(end - start)),
+            };
+            input::from_reader(name, raw, Some(end - start))?
+        } else {
+            input::open(name, self.bar)?
+        };
+        let header = if start == 0 { None } else { header };
+        let reached = self.extract_input(input, format, true, start, header, emitter)?;
+        // The state is saved only after all output is flushed (in run()).
+        let (offset, header) = reached;
+        state.record(
+            name,
+            &file,
+            if append_only { offset } else { end },
+            append_only,
+            header,
+        )
+    }
+
+    /// Reads one opened input. Returns the offset reached and the CSV header, for the state.
+    fn extract_input(
+        &self,
+        mut input: Input,
+        format: Format,
+        format_named: bool,
+        offset: u64,
+        header: Option<Vec<String>>,
+        emitter: &mut Emitter,
+    ) -> Result<(u64, Option<Vec<String>>)> {
+        let name = input.name.clone();
+        let max = self.args.common.max_record_len();
+        let columns = self.args.columns.as_deref();
+        match format {
+            Format::Csv | Format::Tsv => {
+                let mut options = self.csv.clone();
+                options.delimiter =
+                    self.args
+                        .delimiter
+                        .unwrap_or(if format == Format::Tsv { b'\t' } else { b',' });
+                if offset == 0 {
+                    let bom = input
+                        .reader
+                        .peek(3)
+                        .map_err(|e| Error::io(format!("cannot read {name}"), e))?;
+                    if bom.starts_with(b"\xef\xbb\xbf") {
+                        input.reader.consume(3);
+                    }
+                }
+                let end =
+                    csv::extract(&mut input.reader, &name, offset, header, &options, emitter)?;
+                let header = (!end.header.is_empty()).then_some(end.header);
+                Ok((end.offset, header))
+            }
+            Format::Json | Format::Ndjson => {
+                let head = input
+                    .reader
+                    .peek(1 << 20)
+                    .map_err(|e| Error::io(format!("cannot read {name}"), e))?;
+                let first = head.iter().find(|b| !b.is_ascii_whitespace()).copied();
+                let lines = first != Some(b'[')
+                    && ((format == Format::Ndjson && format_named)
+                        || json::looks_like_ndjson(head));
+                if lines {
+                    let end = json::extract_lines(&mut input.reader, &name, offset, max, emitter)?;
+                    Ok((end, None))
+                } else {
+                    json::extract_values(&mut input.reader, &name, max, emitter)?;
+                    Ok((0, None))
+                }
+            }
+            Format::Parquet | Format::Arrow => {
+                let is_stream = format == Format::Arrow
+                    && !input.reader.peek(6).is_ok_and(|h| h.starts_with(b"ARROW1"));
+                if is_stream {
+                    columnar::extract_arrow_stream(
+                        Box::new(input.reader),
+                        &name,
+                        columns,
+                        emitter,
+                    )?;
+                    return Ok((0, None));
+                }
+                let file = if input.compression == Compression::None && !is_stdin(&name) {
+                    File::open(&name).map_err(|e| Error::io(format!("cannot open {name}"), e))?
+                } else {
+                    spill(&mut input)?
+                };
+                if format == Format::Parquet {
+                    columnar::extract_parquet(file, &name, columns, emitter)?;
+                } else {
+                    columnar::extract_arrow_file(file, &name, columns, emitter)?;
+                }
+                if let (Some(bar), Some(size)) = (self.bar, input.size) {
+                    if input.compression == Compression::None && !is_stdin(&name) {
+                        bar.inc(size);
+                    }
+                }
+                Ok((0, None))
+            }
+        }
+    }
+}
+
+/// Copies a stream (stdin, or a compressed file) to an unnamed temporary file, for formats
+/// that need random access.
+fn spill(input: &mut Input) -> Result<File> {
+    let mut file =
+        tempfile::tempfile().map_err(|e| Error::io("cannot create a temporary file", e))?;
+    std::io::copy(&mut input.reader, &mut file)
+        .and_then(|_| file.seek(SeekFrom::Start(0)))
+        .map_err(|e| Error::io(format!("cannot copy {} to a temporary file", input.name), e))?;
+    Ok(file)
+}

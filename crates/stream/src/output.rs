@@ -43,13 +43,13 @@ impl<W: Write> RecordWriter<W> {
         Ok(())
     }
 
-    /// Writes a line that ends with `\n` already, counting it as one record.
-    pub fn write_terminated(&mut self, line: &[u8]) -> Result<()> {
+    /// Writes `count` whole records that end with `\n` already.
+    pub fn write_chunk(&mut self, lines: &[u8], count: u64) -> Result<()> {
         self.out
-            .write_all(line)
+            .write_all(lines)
             .context(|| "cannot write to stdout".into())?;
-        self.bytes += line.len() as u64;
-        self.records += 1;
+        self.bytes += lines.len() as u64;
+        self.records += count;
         if self.flush_each {
             self.flush()?;
         }

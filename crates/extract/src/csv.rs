@@ -1,0 +1,483 @@
+//! CSV and TSV (RFC 4180) to records, typed per value.
+
+use std::io::BufRead;
+
+use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
+use sluice_stream::error::IoContext;
+use sluice_stream::json::write_string;
+use sluice_stream::{Error, Position, Result};
+
+use crate::emit::Emitter;
+
+/// How CSV values become JSON.
+#[derive(Debug, Clone)]
+pub struct CsvOptions {
+    /// The field separator.
+    pub delimiter: u8,
+    /// The first row names the columns (else they are `column_1`, `column_2`, …).
+    pub header: bool,
+    /// Values that mean null.
+    pub nulls: Vec<Vec<u8>>,
+    /// Turn numbers and booleans into JSON numbers and booleans.
+    pub infer: bool,
+    /// Only these columns, in this order.
+    pub columns: Option<Vec<String>>,
+    /// Largest record accepted.
+    pub max_record_bytes: usize,
+}
+
+/// Reads CSV from `input` (positioned at `offset` bytes into the source; a resumed file has
+/// its header given in `header`) and emits one record per row. Returns the offset just past
+/// the last row read.
+pub fn extract(
+    input: &mut dyn BufRead,
+    source: &str,
+    offset: u64,
+    resumed_header: Option<Vec<String>>,
+    options: &CsvOptions,
+    emitter: &mut Emitter,
+) -> Result<CsvEnd> {
+    let mut rows = Rows::new(input, options, source, offset);
+    let names = match resumed_header {
+        Some(names) => names,
+        None if options.header => match rows.next()? {
+            Row::End => {
+                return Ok(CsvEnd {
+                    offset: rows.offset,
+                    header: Vec::new(),
+                })
+            }
+            Row::Oversize { .. } => {
+                return Err(Error::BadInput {
+                    position: rows.position(),
+                    reason: "the header row is longer than --max-record-bytes".into(),
+                })
+            }
+            Row::Fields => header_names(rows.fields(), rows.ends(), source)?,
+        },
+        None => Vec::new(),
+    };
+    let mut layout = Layout::new(&names, options, source)?;
+    let mut line = Vec::with_capacity(1024);
+    loop {
+        match rows.next()? {
+            Row::End => break,
+            Row::Oversize { len } => {
+                emitter.records_in += 1;
+                let reason = format!(
+                    "row of {len} bytes is longer than --max-record-bytes ({})",
+                    options.max_record_bytes
+                );
+                emitter.reject(&rows.position(), &reason, rows.fields(), true)?;
+            }
+            Row::Fields => {
+                emitter.records_in += 1;
+                if layout.width.is_none() {
+                    layout = Layout::new(&default_names(rows.ends().len()), options, source)?;
+                }
+                let width = layout.width.unwrap_or(0);
+                if rows.ends().len() != width {
+                    let reason = format!(
+                        "row has {} fields but the header has {width}",
+                        rows.ends().len()
+                    );
+                    let raw = rows.raw_row(options.delimiter);
+                    emitter.reject(&rows.position(), &reason, &raw, false)?;
+                    continue;
+                }
+                if let Err(e) = std::str::from_utf8(rows.fields()) {
+                    let column = rows
+                        .ends()
+                        .iter()
+                        .position(|&end| end > e.valid_up_to())
+                        .unwrap_or(0);
+                    let reason = format!(
+                        "invalid UTF-8 in column {:?}",
+                        layout.names.get(column).map_or("?", String::as_str)
+                    );
+                    let raw = rows.raw_row(options.delimiter);
+                    emitter.reject(&rows.position(), &reason, &raw, false)?;
+                    continue;
+                }
+                line.clear();
+                layout.write_record(rows.fields(), rows.ends(), options, &mut line);
+                emitter.emit_object(&line)?;
+            }
+        }
+    }
+    Ok(CsvEnd {
+        offset: rows.offset,
+        header: names,
+    })
+}
+
+/// Where CSV reading stopped.
+pub struct CsvEnd {
+    /// Byte offset just past the last row.
+    pub offset: u64,
+    /// The column names (for resuming an appended file).
+    pub header: Vec<String>,
+}
+
+enum Row {
+    Fields,
+    Oversize { len: u64 },
+    End,
+}
+
+/// Pulls rows out of the input with csv-core, keeping one field buffer for all rows.
+struct Rows<'a> {
+    input: &'a mut dyn BufRead,
+    reader: Reader,
+    /// The current row's field bytes are `fields[..len]`.
+    fields: Vec<u8>,
+    len: usize,
+    /// The current row's field ends are `ends[..nends]`.
+    ends: Vec<usize>,
+    nends: usize,
+    scratch: Vec<u8>,
+    scratch_ends: Vec<usize>,
+    max: usize,
+    source: &'a str,
+    offset: u64,
+    row_start: u64,
+    row_line: u64,
+}
+
+impl<'a> Rows<'a> {
+    fn new(input: &'a mut dyn BufRead, options: &CsvOptions, source: &'a str, offset: u64) -> Self {
+        let reader = ReaderBuilder::new()
+            .delimiter(options.delimiter)
+            .double_quote(true)
+            .build();
+        Rows {
+            input,
+            reader,
+            fields: vec![0; 4096.min(options.max_record_bytes.max(1))],
+            len: 0,
+            ends: vec![0; 64],
+            nends: 0,
+            scratch: vec![0; 4096],
+            scratch_ends: vec![0; 64],
+            max: options.max_record_bytes,
+            source,
+            offset,
+            row_start: offset,
+            row_line: 1,
+        }
+    }
+
+    fn position(&self) -> Position {
+        Position {
+            source: self.source.to_string(),
+            line: Some(self.row_line),
+            byte: Some(self.row_start),
+            row: None,
+        }
+    }
+
+    fn fields(&self) -> &[u8] {
+        &self.fields[..self.len]
+    }
+
+    fn ends(&self) -> &[usize] {
+        &self.ends[..self.nends]
+    }
+
+    /// Reads the next row into the field buffer. A row longer than the limit is parsed to its
+    /// end without being kept (only its first bytes are), so parsing stays in step.
+    fn next(&mut self) -> Result<Row> {
+        self.row_start = self.offset;
+        self.row_line = self.reader.line();
+        let (mut out, mut nends, mut total) = (0usize, 0usize, 0u64);
+        let mut oversize = false;
+        loop {
+            let input = self
+                .input
+                .fill_buf()
+                .context(|| format!("cannot read {}", self.source))?;
+            let (result, nin, nout, nend) = if oversize {
+                self.reader
+                    .read_record(input, &mut self.scratch, &mut self.scratch_ends)
+            } else {
+                self.reader
+                    .read_record(input, &mut self.fields[out..], &mut self.ends[nends..])
+            };
+            self.input.consume(nin);
+            self.offset += nin as u64;
+            total += nout as u64;
+            if !oversize {
+                out += nout;
+                nends += nend;
+            }
+            match result {
+                ReadRecordResult::InputEmpty => {}
+                ReadRecordResult::OutputFull if oversize => {}
+                ReadRecordResult::OutputFull => {
+                    if self.fields.len() >= self.max {
+                        oversize = true;
+                    } else {
+                        let grown = (self.fields.len() * 2).min(self.max);
+                        self.fields.resize(grown, 0);
+                    }
+                }
+                ReadRecordResult::OutputEndsFull if oversize => {}
+                ReadRecordResult::OutputEndsFull => {
+                    let grown = self.ends.len() * 2;
+                    self.ends.resize(grown, 0);
+                }
+                ReadRecordResult::Record => {
+                    self.len = out;
+                    self.nends = if oversize { 0 } else { nends };
+                    return Ok(if oversize {
+                        Row::Oversize { len: total }
+                    } else {
+                        Row::Fields
+                    });
+                }
+                ReadRecordResult::End => return Ok(Row::End),
+            }
+        }
+    }
+
+    /// The current row re-encoded as a CSV line (for error reports).
+    fn raw_row(&self, delimiter: u8) -> Vec<u8> {
+        let fields = self.fields();
+        let mut out = Vec::with_capacity(fields.len() + self.nends * 3);
+        let mut start = 0;
+        for (i, &end) in self.ends().iter().enumerate() {
+            if i > 0 {
+                out.push(delimiter);
+            }
+            let field = &fields[start..end];
+            if field
+                .iter()
+                .any(|&b| b == delimiter || b == b'"' || b == b'\n' || b == b'\r')
+            {
+                out.push(b'"');
+                for &b in field {
+                    if b == b'"' {
+                        out.push(b'"');
+                    }
+                    out.push(b);
+                }
+                out.push(b'"');
+            } else {
+                out.extend_from_slice(field);
+            }
+            start = end;
+        }
+        out
+    }
+}
+
+/// Column names from a header row: empty names become `column_N`, repeated ones get `_2`, `_3`.
+fn header_names(fields: &[u8], ends: &[usize], source: &str) -> Result<Vec<String>> {
+    let mut names: Vec<String> = Vec::with_capacity(ends.len());
+    let mut start = 0;
+    for (i, &end) in ends.iter().enumerate() {
+        let raw = &fields[start..end];
+        start = end;
+        let name = std::str::from_utf8(raw).map_err(|_| Error::BadInput {
+            position: Position {
+                source: source.to_string(),
+                line: Some(1),
+                ..Position::default()
+            },
+            reason: format!("header column {} is not valid UTF-8", i + 1),
+        })?;
+        let mut name = if name.is_empty() {
+            format!("column_{}", i + 1)
+        } else {
+            name.to_string()
+        };
+        if names.contains(&name) {
+            let base = name.clone();
+            let mut n = 2;
+            while names.contains(&name) {
+                name = format!("{base}_{n}");
+                n += 1;
+            }
+        }
+        names.push(name);
+    }
+    Ok(names)
+}
+
+fn default_names(width: usize) -> Vec<String> {
+    (1..=width).map(|i| format!("column_{i}")).collect()
+}
+
+/// Which columns are written, in which order, under which keys.
+struct Layout {
+    names: Vec<String>,
+    /// Number of fields every row must have; `None` until known (no header).
+    width: Option<usize>,
+    /// (field index, `"name":` with a leading comma after the first).
+    output: Vec<(usize, Vec<u8>)>,
+}
+
+impl Layout {
+    fn new(names: &[String], options: &CsvOptions, source: &str) -> Result<Self> {
+        if names.is_empty() {
+            return Ok(Layout {
+                names: Vec::new(),
+                width: None,
+                output: Vec::new(),
+            });
+        }
+        let picked: Vec<usize> = match &options.columns {
+            None => (0..names.len()).collect(),
+            Some(wanted) => wanted
+                .iter()
+                .map(|w| {
+                    names.iter().position(|n| n == w).ok_or_else(|| {
+                        Error::Usage(format!(
+                            "{source} has no column {w:?} (it has: {})",
+                            names.join(", ")
+                        ))
+                    })
+                })
+                .collect::<Result<_>>()?,
+        };
+        let output = picked
+            .into_iter()
+            .enumerate()
+            .map(|(i, index)| {
+                let mut key = Vec::new();
+                if i > 0 {
+                    key.push(b',');
+                }
+                write_string(&mut key, names[index].as_bytes());
+                key.push(b':');
+                (index, key)
+            })
+            .collect();
+        Ok(Layout {
+            names: names.to_vec(),
+            width: Some(names.len()),
+            output,
+        })
+    }
+
+    /// Writes a row as a JSON object (without newline). The fields are valid UTF-8.
+    fn write_record(&self, fields: &[u8], ends: &[usize], options: &CsvOptions, out: &mut Vec<u8>) {
+        out.push(b'{');
+        for (index, key) in &self.output {
+            let start = if *index == 0 { 0 } else { ends[index - 1] };
+            let value = &fields[start..ends[*index]];
+            out.extend_from_slice(key);
+            write_value(value, options, out);
+        }
+        out.push(b'}');
+    }
+}
+
+/// Writes one CSV value as JSON: null markers as null; with inference, JSON numbers (as
+/// written, so no digit is lost) and booleans as themselves; everything else as a string.
+fn write_value(value: &[u8], options: &CsvOptions, out: &mut Vec<u8>) {
+    if options.nulls.iter().any(|n| n == value) {
+        out.extend_from_slice(b"null");
+        return;
+    }
+    if options.infer {
+        if is_json_number(value) {
+            out.extend_from_slice(value);
+            return;
+        }
+        match value {
+            b"true" | b"TRUE" | b"True" => return out.extend_from_slice(b"true"),
+            b"false" | b"FALSE" | b"False" => return out.extend_from_slice(b"false"),
+            _ => {}
+        }
+    }
+    write_string(out, value);
+}
+
+/// True for text that is a JSON number (RFC 8259 grammar) a reader can hold without loss of
+/// range: integers within 64 bits, floats that are finite as doubles. Leading zeros (`007`),
+/// a leading `+` or `.`, and `NaN` stay strings.
+pub fn is_json_number(b: &[u8]) -> bool {
+    let digits = |s: &[u8]| s.iter().take_while(|c| c.is_ascii_digit()).count();
+    let mut i = usize::from(b.first() == Some(&b'-'));
+    let int_digits = digits(&b[i..]);
+    if int_digits == 0 || (int_digits > 1 && b[i] == b'0') {
+        return false;
+    }
+    i += int_digits;
+    if i == b.len() {
+        // An integer: beyond 18 digits it may not fit 64 bits.
+        return int_digits <= 18 || std::str::from_utf8(b).is_ok_and(|s| s.parse::<i64>().is_ok());
+    }
+    let mut exponent = false;
+    if b[i] == b'.' {
+        let frac = digits(&b[i + 1..]);
+        if frac == 0 {
+            return false;
+        }
+        i += 1 + frac;
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        i += 1;
+        if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+            i += 1;
+        }
+        let exp = digits(&b[i..]);
+        if exp == 0 {
+            return false;
+        }
+        i += exp;
+        exponent = true;
+    }
+    i == b.len()
+        && (!exponent
+            || std::str::from_utf8(b)
+                .ok()
+                .and_then(|s| s.parse::<f64>().ok())
+                .is_some_and(f64::is_finite))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_numbers_are_recognised_strictly() {
+        for yes in [
+            "0",
+            "-0",
+            "12",
+            "-3.25",
+            "1e5",
+            "2.5E-3",
+            "9223372036854775807",
+        ] {
+            assert!(is_json_number(yes.as_bytes()), "{yes}");
+        }
+        for no in [
+            "",
+            "-",
+            "007",
+            "+1",
+            ".5",
+            "5.",
+            "1e",
+            "NaN",
+            "inf",
+            "1,5",
+            "1e400",
+            "12a",
+            "9223372036854775808",
+            "0x10",
+        ] {
+            assert!(!is_json_number(no.as_bytes()), "{no}");
+        }
+    }
+
+    #[test]
+    fn header_names_are_unique_and_never_empty() {
+        let fields = b"aab";
+        let names = header_names(fields, &[1, 2, 2, 3], "t").unwrap();
+        assert_eq!(names, ["a", "a_2", "column_3", "b"]);
+    }
+}

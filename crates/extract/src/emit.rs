@@ -1,0 +1,141 @@
+//! Where extracted records go: stdout, with the optional source field, and the error policy.
+
+use sluice_stream::json::{field, object_fields, write_string, Fields};
+use sluice_stream::output::StdoutWriter;
+use sluice_stream::{Position, Rejects, Result};
+
+/// Writes records to stdout and hands bad ones to the `--on-error` policy.
+pub struct Emitter {
+    out: StdoutWriter,
+    rejects: Rejects,
+    source_field: Option<String>,
+    /// `"NAME":"file"` for the current source, when `--source-field` is set.
+    source_suffix: Vec<u8>,
+    /// `--columns` for JSON inputs: (name, `"name":` prefix).
+    columns: Option<Vec<(String, Vec<u8>)>>,
+    scratch: Vec<u8>,
+    projected: Vec<u8>,
+    /// Records read (good and bad).
+    pub records_in: u64,
+}
+
+impl Emitter {
+    /// Writes to stdout; `source_field` names the field that carries each record's file.
+    pub fn new(
+        rejects: Rejects,
+        source_field: Option<String>,
+        columns: Option<Vec<String>>,
+    ) -> Self {
+        let columns = columns.map(|cols| {
+            cols.into_iter()
+                .map(|c| {
+                    let mut key = Vec::new();
+                    write_string(&mut key, c.as_bytes());
+                    key.push(b':');
+                    (c, key)
+                })
+                .collect()
+        });
+        Emitter {
+            columns,
+            projected: Vec::new(),
+            out: StdoutWriter::stdout(),
+            rejects,
+            source_field,
+            source_suffix: Vec::new(),
+            scratch: Vec::new(),
+            records_in: 0,
+        }
+    }
+
+    /// Sets the file the next records come from.
+    pub fn set_source(&mut self, name: &str) {
+        self.source_suffix.clear();
+        if let Some(field) = &self.source_field {
+            write_string(&mut self.source_suffix, field.as_bytes());
+            self.source_suffix.push(b':');
+            write_string(&mut self.source_suffix, name.as_bytes());
+        }
+    }
+
+    /// The `"NAME":"file"` member to add inside each object (empty without `--source-field`).
+    pub fn source_member(&self) -> &[u8] {
+        &self.source_suffix
+    }
+
+    /// Writes a JSON object (one line, no newline), adding the source field if asked. The
+    /// field goes last, so it wins over a field of the same name in the record.
+    pub fn emit_object(&mut self, object: &[u8]) -> Result<()> {
+        if self.source_suffix.is_empty() {
+            return self.out.write_record(object);
+        }
+        let Some(close) = object.iter().rposition(|&b| b == b'}') else {
+            return self.out.write_record(object);
+        };
+        let body = &object[..close];
+        let empty = body
+            .iter()
+            .rev()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|&b| b == b'{');
+        self.scratch.clear();
+        self.scratch.extend_from_slice(body);
+        if !empty {
+            self.scratch.push(b',');
+        }
+        self.scratch.extend_from_slice(&self.source_suffix);
+        self.scratch.push(b'}');
+        self.out.write_record(&self.scratch)
+    }
+
+    /// Writes a JSON object read from a JSON input: projected to `--columns` (missing fields
+    /// are null) when given, then as [`Emitter::emit_object`].
+    pub fn emit_json_object(&mut self, object: &[u8]) -> Result<()> {
+        let Some(columns) = &self.columns else {
+            return self.emit_object(object);
+        };
+        let text = std::str::from_utf8(object).expect("validated as UTF-8");
+        let mut fields: Fields = Vec::new();
+        object_fields(text, &mut fields).expect("validated as a JSON object");
+        let mut out = std::mem::take(&mut self.projected);
+        out.clear();
+        out.push(b'{');
+        for (i, (name, key)) in columns.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(key);
+            match field(&fields, name) {
+                Some(value) => out.extend_from_slice(value.get().as_bytes()),
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        out.push(b'}');
+        let result = self.emit_object(&out);
+        self.projected = out;
+        result
+    }
+
+    /// Writes lines that are complete records ending in `\n` (already holding any source field).
+    pub fn emit_lines(&mut self, lines: &[u8], count: u64) -> Result<()> {
+        self.out.write_chunk(lines, count)
+    }
+
+    /// Hands a bad record to the policy.
+    pub fn reject(
+        &mut self,
+        position: &Position,
+        reason: &str,
+        raw: &[u8],
+        truncated: bool,
+    ) -> Result<()> {
+        self.rejects.reject(position, reason, raw, truncated)
+    }
+
+    /// Flushes stdout and finishes the policy; returns (records written, bytes written, rejected).
+    pub fn finish(&mut self) -> Result<(u64, u64, u64)> {
+        self.out.flush()?;
+        self.rejects.finish()?;
+        Ok((self.out.records(), self.out.bytes(), self.rejects.count()))
+    }
+}

@@ -1,0 +1,249 @@
+//! Incremental extraction: what earlier runs already emitted, so cron runs emit only new data.
+//!
+//! The state file maps each input file to its identity (device, inode, size, modification
+//! time) and the byte offset reached. Plain (uncompressed) CSV, TSV and NDJSON files are
+//! append-only logs: a later run starts at the offset reached, and only complete lines are
+//! read (a last line without its newline waits for the next run, since a writer may still be
+//! writing it). Other files are read whole, once per identity. A file whose inode changed, or
+//! that shrank below the offset, was replaced or truncated and is read from the start; a file
+//! that was renamed (same inode) resumes where it was.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sluice_stream::atomic::write_file;
+use sluice_stream::{Error, Result};
+
+/// What is remembered of one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileState {
+    pub dev: u64,
+    pub inode: u64,
+    pub size: u64,
+    pub mtime_ns: i64,
+    /// Bytes already emitted (the whole size for files read whole).
+    pub offset: u64,
+    /// Read as an append-only log (resumable at `offset`).
+    pub append_only: bool,
+    /// The CSV column names, to resume a file past its header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct StateFile {
+    version: u32,
+    files: BTreeMap<String, FileState>,
+}
+
+/// The state of all files, loaded from `--state` and saved to `--state-out` (or `--state`).
+#[derive(Debug)]
+pub struct State {
+    files: BTreeMap<String, FileState>,
+    out: PathBuf,
+}
+
+/// Where to read a file from, as the state decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Nothing new since the last run.
+    Skip,
+    /// Read from `start` up to `end` (exclusive; the end of the last complete line for
+    /// append-only files), with the header remembered from an earlier run.
+    Read {
+        start: u64,
+        end: u64,
+        header: Option<Vec<String>>,
+    },
+}
+
+impl State {
+    /// Loads `path` (a missing file is an empty state); saves go to `out`.
+    pub fn load(path: &Path, out: &Path) -> Result<Self> {
+        let files = match std::fs::read(path) {
+            Ok(bytes) => {
+                let parsed: StateFile = serde_json::from_slice(&bytes).map_err(|e| {
+                    Error::Other(format!("state file {} is not valid: {e}", path.display()))
+                })?;
+                parsed.files
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => {
+                return Err(Error::io(
+                    format!("cannot read state file {}", path.display()),
+                    e,
+                ))
+            }
+        };
+        Ok(State {
+            files,
+            out: out.to_path_buf(),
+        })
+    }
+
+    /// Decides how much of `name` to read. `append_only` says whether its format can resume
+    /// mid-file.
+    pub fn plan(&self, name: &str, file: &File, append_only: bool) -> Result<Plan> {
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::io(format!("cannot stat {name}"), e))?;
+        let known = self.files.get(name).or_else(|| {
+            self.files
+                .values()
+                .find(|s| s.dev == meta.dev() && s.inode == meta.ino())
+        });
+        let same_file = known.filter(|s| s.dev == meta.dev() && s.inode == meta.ino());
+        if !append_only {
+            let unchanged = same_file.is_some_and(|s| {
+                s.size == meta.size() && s.mtime_ns == mtime_ns(&meta) && s.offset == s.size
+            });
+            return Ok(if unchanged {
+                Plan::Skip
+            } else {
+                Plan::Read {
+                    start: 0,
+                    end: meta.size(),
+                    header: None,
+                }
+            });
+        }
+        let (start, header) = match same_file {
+            Some(s) if s.append_only && s.offset <= meta.size() => (s.offset, s.header.clone()),
+            _ => (0, None),
+        };
+        let end = end_of_last_line(file, meta.size(), name)?;
+        Ok(if end <= start {
+            Plan::Skip
+        } else {
+            Plan::Read { start, end, header }
+        })
+    }
+
+    /// Records that `name` was emitted up to `offset`.
+    pub fn record(
+        &mut self,
+        name: &str,
+        file: &File,
+        offset: u64,
+        append_only: bool,
+        header: Option<Vec<String>>,
+    ) -> Result<()> {
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::io(format!("cannot stat {name}"), e))?;
+        // Another path may have pointed at this inode before a rename.
+        self.files
+            .retain(|k, s| k == name || !(s.dev == meta.dev() && s.inode == meta.ino()));
+        self.files.insert(
+            name.to_string(),
+            FileState {
+                dev: meta.dev(),
+                inode: meta.ino(),
+                size: if append_only { offset } else { meta.size() },
+                mtime_ns: mtime_ns(&meta),
+                offset: if append_only { offset } else { meta.size() },
+                append_only,
+                header,
+            },
+        );
+        Ok(())
+    }
+
+    /// Saves the state atomically, forgetting files that no longer exist. Call only after
+    /// all output was written and flushed.
+    pub fn save(mut self) -> Result<()> {
+        self.files.retain(|name, _| Path::new(name).exists());
+        let file = StateFile {
+            version: 1,
+            files: self.files,
+        };
+        let mut bytes = serde_json::to_vec_pretty(&file).expect("state serializes");
+        bytes.push(b'\n');
+        write_file(&self.out, &bytes)
+    }
+}
+
+fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    meta.mtime()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(meta.mtime_nsec())
+}
+
+/// The offset just past the last `\n` in the first `size` bytes of `file`.
+fn end_of_last_line(file: &File, size: u64, name: &str) -> Result<u64> {
+    let mut file = file;
+    let mut end = size;
+    let mut buf = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start))
+            .and_then(|_| file.read_exact(chunk))
+            .map_err(|e| Error::io(format!("cannot read {name}"), e))?;
+        if let Some(i) = memchr::memrchr(b'\n', chunk) {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn append_only_files_resume_at_complete_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log.ndjson");
+        let name = log.to_string_lossy().into_owned();
+        std::fs::write(&log, "{\"a\":1}\n{\"a\":2").unwrap();
+        let state_path = dir.path().join("state.json");
+        let mut state = State::load(&state_path, &state_path).unwrap();
+        let file = File::open(&log).unwrap();
+        assert_eq!(
+            state.plan(&name, &file, true).unwrap(),
+            Plan::Read {
+                start: 0,
+                end: 8,
+                header: None
+            }
+        );
+        state.record(&name, &file, 8, true, None).unwrap();
+        state.save().unwrap();
+
+        let state = State::load(&state_path, &state_path).unwrap();
+        assert_eq!(state.plan(&name, &file, true).unwrap(), Plan::Skip);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log)
+            .unwrap()
+            .write_all(b"}\n")
+            .unwrap();
+        assert_eq!(
+            state.plan(&name, &file, true).unwrap(),
+            Plan::Read {
+                start: 8,
+                end: 16,
+                header: None
+            }
+        );
+        // Replaced by a new file: read from the start.
+        std::fs::remove_file(&log).unwrap();
+        std::fs::write(&log, "{\"b\":1}\n").unwrap();
+        let file = File::open(&log).unwrap();
+        assert_eq!(
+            state.plan(&name, &file, true).unwrap(),
+            Plan::Read {
+                start: 0,
+                end: 8,
+                header: None
+            }
+        );
+    }
+}
