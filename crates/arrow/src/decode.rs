@@ -16,8 +16,10 @@ use crate::json_string;
 use crate::schema::is_json_field;
 
 /// Where a queued record came from, for error messages.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RecordPlace {
+    /// The input's name.
+    pub source: Arc<str>,
     /// 1-based line number.
     pub line: u64,
     /// Byte offset of the line.
@@ -81,8 +83,8 @@ impl RecordDecoder {
     }
 
     /// Decodes what is queued. Records that do not fit are handed to `rejects` (named by
-    /// `source` and their line); the batch holds the rest.
-    pub fn flush(&mut self, rejects: &mut Rejects, source: &str) -> Result<Option<RecordBatch>> {
+    /// their source and line); the batch holds the rest.
+    pub fn flush(&mut self, rejects: &mut Rejects) -> Result<Option<RecordBatch>> {
         if self.ends.is_empty() {
             return Ok(None);
         }
@@ -91,7 +93,7 @@ impl RecordDecoder {
             Ok(batch) => batch,
             Err(_) => {
                 self.decoder = build(&self.schema, self.batch_size, self.strict)?;
-                self.isolate_bad_records(rejects, source)?
+                self.isolate_bad_records(rejects)?
             }
         };
         self.pending.clear();
@@ -102,11 +104,7 @@ impl RecordDecoder {
 
     /// Decodes each queued record alone to find those that fail, rejects them, and decodes
     /// the others together.
-    fn isolate_bad_records(
-        &mut self,
-        rejects: &mut Rejects,
-        source: &str,
-    ) -> Result<Option<RecordBatch>> {
+    fn isolate_bad_records(&mut self, rejects: &mut Rejects) -> Result<Option<RecordBatch>> {
         let mut good = Vec::with_capacity(self.pending.len());
         let mut start = 0;
         for (&end, place) in self.ends.iter().zip(&self.places) {
@@ -117,7 +115,7 @@ impl RecordDecoder {
                 Err(e) => {
                     self.decoder = build(&self.schema, self.batch_size, self.strict)?;
                     let position = Position {
-                        source: source.to_string(),
+                        source: place.source.to_string(),
                         line: Some(place.line),
                         byte: Some(place.byte),
                         row: None,
@@ -315,7 +313,7 @@ mod tests {
             );
         }
         let mut rejects = Rejects::new(OnError::Skip, "test").unwrap();
-        let batch = decoder.flush(&mut rejects, "t").unwrap();
+        let batch = decoder.flush(&mut rejects).unwrap();
         (batch, rejects.count())
     }
 

@@ -30,8 +30,10 @@ impl AtomicFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .ok_or_else(|| Error::Usage(format!("{} is not a file name", target.display())))?;
+        // Like any new file: 0666 less the umask (tempfile's default is owner-only).
         let temp = tempfile::Builder::new()
             .prefix(&format!(".{name}.tmp-"))
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .tempfile_in(dir)
             .context(|| format!("cannot create a temporary file in {}", dir.display()))?;
         Ok(AtomicFile {

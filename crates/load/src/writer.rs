@@ -1,0 +1,427 @@
+//! One output file in one format: NDJSON, CSV/TSV, Parquet or Arrow IPC.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+
+use arrow_schema::SchemaRef;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression as ParquetCodec, GzipLevel, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use sluice_arrow::decode::{RecordDecoder, RecordPlace};
+use sluice_stream::json::{field, scalar_text, Fields};
+use sluice_stream::{Error, Rejects, Result};
+
+/// An output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Newline-delimited JSON.
+    Ndjson,
+    /// Comma-separated values with a header row (RFC 4180 quoting).
+    Csv,
+    /// Tab-separated values with a header row.
+    Tsv,
+    /// Apache Parquet.
+    Parquet,
+    /// Arrow IPC file format.
+    Arrow,
+}
+
+impl Format {
+    /// The format an output name's extension names (after any compression extension).
+    pub fn from_name(name: &str) -> Option<Format> {
+        let stem = sluice_stream::input::Compression::strip_extension(name);
+        match sluice_stream::input::extension(stem).as_deref()? {
+            "ndjson" | "jsonl" | "json" | "ldjson" => Some(Format::Ndjson),
+            "csv" => Some(Format::Csv),
+            "tsv" | "tab" => Some(Format::Tsv),
+            "parquet" | "pq" => Some(Format::Parquet),
+            "arrow" | "feather" | "ipc" => Some(Format::Arrow),
+            _ => None,
+        }
+    }
+
+    /// The extension of files written in this format.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Ndjson => "ndjson",
+            Format::Csv => "csv",
+            Format::Tsv => "tsv",
+            Format::Parquet => "parquet",
+            Format::Arrow => "arrow",
+        }
+    }
+
+    /// Parquet and Arrow need a schema; the row formats do not.
+    pub fn is_typed(self) -> bool {
+        matches!(self, Format::Parquet | Format::Arrow)
+    }
+}
+
+/// A compression codec for output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Codec {
+    /// No compression.
+    None,
+    /// Snappy (Parquet's default; framed `.sz` for row formats).
+    Snappy,
+    /// zstd.
+    Zstd,
+    /// gzip.
+    Gzip,
+    /// LZ4 (Parquet's LZ4_RAW, Arrow's LZ4 frame).
+    Lz4,
+}
+
+impl Codec {
+    /// The codec a row-format file name asks for by its extension.
+    pub fn from_name(name: &str) -> Codec {
+        match sluice_stream::input::Compression::from_name(name) {
+            sluice_stream::input::Compression::Gzip => Codec::Gzip,
+            sluice_stream::input::Compression::Zstd => Codec::Zstd,
+            sluice_stream::input::Compression::Snappy => Codec::Snappy,
+            sluice_stream::input::Compression::None => Codec::None,
+        }
+    }
+
+    /// The extension added to row-format files with this codec.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Codec::None => "",
+            Codec::Snappy => ".sz",
+            Codec::Zstd => ".zst",
+            Codec::Gzip => ".gz",
+            Codec::Lz4 => ".lz4",
+        }
+    }
+}
+
+/// Settings every file of a run shares.
+#[derive(Debug, Clone)]
+pub struct WriterOptions {
+    pub format: Format,
+    pub codec: Codec,
+    pub delimiter: u8,
+    /// CSV columns, in order.
+    pub columns: Vec<String>,
+    /// The schema of typed formats.
+    pub schema: Option<SchemaRef>,
+    /// Refuse fields the schema does not name.
+    pub strict: bool,
+    pub row_group_rows: usize,
+    pub batch_rows: usize,
+}
+
+/// Counts the bytes that reach the file.
+struct Counted<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A byte stream, compressed or not.
+enum Compressed {
+    Plain(BufWriter<Counted<Box<dyn Write + Send>>>),
+    Gzip(flate2::write::GzEncoder<BufWriter<Counted<Box<dyn Write + Send>>>>),
+    Zstd(zstd::Encoder<'static, BufWriter<Counted<Box<dyn Write + Send>>>>),
+    Snappy(Box<snap::write::FrameEncoder<BufWriter<Counted<Box<dyn Write + Send>>>>>),
+}
+
+impl Compressed {
+    fn new(out: Box<dyn Write + Send>, codec: Codec) -> Result<Self> {
+        let buffered = BufWriter::with_capacity(
+            256 * 1024,
+            Counted {
+                inner: out,
+                bytes: 0,
+            },
+        );
+        Ok(match codec {
+            Codec::None => Compressed::Plain(buffered),
+            Codec::Gzip => Compressed::Gzip(flate2::write::GzEncoder::new(
+                buffered,
+                flate2::Compression::default(),
+            )),
+            Codec::Zstd => Compressed::Zstd(
+                zstd::Encoder::new(buffered, 3).map_err(|e| Error::io("cannot start zstd", e))?,
+            ),
+            Codec::Snappy => Compressed::Snappy(Box::new(snap::write::FrameEncoder::new(buffered))),
+            Codec::Lz4 => {
+                return Err(Error::Usage(
+                    "lz4 is for Parquet and Arrow; row formats take gzip, zstd or snappy".into(),
+                ))
+            }
+        })
+    }
+
+    fn bytes(&self) -> u64 {
+        match self {
+            Compressed::Plain(w) => w.get_ref().bytes,
+            Compressed::Gzip(w) => w.get_ref().get_ref().bytes,
+            Compressed::Zstd(w) => w.get_ref().get_ref().bytes,
+            Compressed::Snappy(w) => w.get_ref().get_ref().bytes,
+        }
+    }
+
+    fn finish(self) -> io::Result<()> {
+        let mut buffered = match self {
+            Compressed::Plain(w) => w,
+            Compressed::Gzip(w) => w.finish()?,
+            Compressed::Zstd(w) => w.finish()?,
+            Compressed::Snappy(w) => w.into_inner().map_err(|e| e.into_error())?,
+        };
+        buffered.flush()
+    }
+}
+
+impl Write for Compressed {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Compressed::Plain(w) => w.write(buf),
+            Compressed::Gzip(w) => w.write(buf),
+            Compressed::Zstd(w) => w.write(buf),
+            Compressed::Snappy(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Compressed::Plain(w) => w.flush(),
+            Compressed::Gzip(w) => w.flush(),
+            Compressed::Zstd(w) => w.flush(),
+            Compressed::Snappy(w) => w.flush(),
+        }
+    }
+}
+
+/// Writes records to one file (or stdout) in one format.
+pub struct FileWriter {
+    name: String,
+    kind: Kind,
+    rows: u64,
+}
+
+enum Kind {
+    Ndjson(Compressed),
+    Csv(csv::Writer<Compressed>, Vec<String>),
+    Parquet(Box<ArrowWriter<Counted<File>>>, RecordDecoder),
+    Arrow(
+        Box<arrow_ipc::writer::FileWriter<Counted<BufWriter<File>>>>,
+        RecordDecoder,
+    ),
+}
+
+impl FileWriter {
+    /// Starts a file. `out` is where the bytes go; typed formats need a real file.
+    pub fn new(name: &str, out: Output, options: &WriterOptions) -> Result<Self> {
+        let fail = |e: &dyn std::fmt::Display| Error::Other(format!("cannot write {name}: {e}"));
+        let kind = match options.format {
+            Format::Ndjson => Kind::Ndjson(Compressed::new(out.into_write(), options.codec)?),
+            Format::Csv | Format::Tsv => {
+                let delimiter = if options.format == Format::Tsv {
+                    b'\t'
+                } else {
+                    options.delimiter
+                };
+                let mut writer = csv::WriterBuilder::new()
+                    .delimiter(delimiter)
+                    .from_writer(Compressed::new(out.into_write(), options.codec)?);
+                writer
+                    .write_record(&options.columns)
+                    .map_err(|e| fail(&e))?;
+                Kind::Csv(writer, options.columns.clone())
+            }
+            Format::Parquet | Format::Arrow => {
+                let Output::File(file) = out else {
+                    return Err(Error::Usage(format!(
+                        "{} cannot be written to stdout: name an output file",
+                        options.format.extension()
+                    )));
+                };
+                let schema = options.schema.clone().expect("typed formats have a schema");
+                let decoder =
+                    RecordDecoder::new(schema.clone(), options.batch_rows, options.strict)?;
+                if options.format == Format::Parquet {
+                    let props = parquet_properties(options)?;
+                    let writer = ArrowWriter::try_new(
+                        Counted {
+                            inner: file,
+                            bytes: 0,
+                        },
+                        schema,
+                        Some(props),
+                    )
+                    .map_err(|e| fail(&e))?;
+                    Kind::Parquet(Box::new(writer), decoder)
+                } else {
+                    let ipc_options = arrow_ipc::writer::IpcWriteOptions::default()
+                        .try_with_compression(match options.codec {
+                            Codec::None => None,
+                            Codec::Zstd => Some(arrow_ipc::CompressionType::ZSTD),
+                            Codec::Lz4 => Some(arrow_ipc::CompressionType::LZ4_FRAME),
+                            other => {
+                                return Err(Error::Usage(format!(
+                                    "Arrow files take zstd, lz4 or none, not {other:?}"
+                                )))
+                            }
+                        })
+                        .map_err(|e| fail(&e))?;
+                    let out = Counted {
+                        inner: BufWriter::with_capacity(1 << 20, file),
+                        bytes: 0,
+                    };
+                    let writer = arrow_ipc::writer::FileWriter::try_new_with_options(
+                        out,
+                        &schema,
+                        ipc_options,
+                    )
+                    .map_err(|e| fail(&e))?;
+                    Kind::Arrow(Box::new(writer), decoder)
+                }
+            }
+        };
+        Ok(FileWriter {
+            name: name.to_string(),
+            kind,
+            rows: 0,
+        })
+    }
+
+    /// Writes one record: `line` is its JSON text, `fields` its top-level fields (needed by
+    /// CSV only; empty otherwise). Typed formats queue records and write whole batches.
+    pub fn write(
+        &mut self,
+        line: &[u8],
+        fields: &Fields,
+        place: RecordPlace,
+        rejects: &mut Rejects,
+    ) -> Result<()> {
+        let name = &self.name;
+        let io_err = |e: io::Error| Error::io(format!("cannot write {name}"), e);
+        match &mut self.kind {
+            Kind::Ndjson(out) => {
+                out.write_all(line)
+                    .and_then(|()| out.write_all(b"\n"))
+                    .map_err(io_err)?;
+                self.rows += 1;
+            }
+            Kind::Csv(writer, columns) => {
+                for column in columns.iter() {
+                    let text = field(fields, column).and_then(scalar_text);
+                    writer
+                        .write_field(text.as_deref().unwrap_or(""))
+                        .map_err(|e| Error::Other(format!("cannot write {name}: {e}")))?;
+                }
+                writer
+                    .write_record(None::<&[u8]>)
+                    .map_err(|e| Error::Other(format!("cannot write {name}: {e}")))?;
+                self.rows += 1;
+            }
+            Kind::Parquet(_, decoder) | Kind::Arrow(_, decoder) => {
+                decoder.push(line, place);
+                if decoder.is_full() {
+                    self.flush_batch(rejects)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes and writes queued records (typed formats).
+    fn flush_batch(&mut self, rejects: &mut Rejects) -> Result<()> {
+        let name = self.name.clone();
+        let fail = |e: &dyn std::fmt::Display| Error::Other(format!("cannot write {name}: {e}"));
+        match &mut self.kind {
+            Kind::Parquet(writer, decoder) => {
+                if let Some(batch) = decoder.flush(rejects)? {
+                    self.rows += batch.num_rows() as u64;
+                    writer.write(&batch).map_err(|e| fail(&e))?;
+                }
+            }
+            Kind::Arrow(writer, decoder) => {
+                if let Some(batch) = decoder.flush(rejects)? {
+                    self.rows += batch.num_rows() as u64;
+                    writer.write(&batch).map_err(|e| fail(&e))?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Bytes written so far, with what a Parquet writer still buffers.
+    pub fn bytes(&self) -> u64 {
+        match &self.kind {
+            Kind::Ndjson(out) => out.bytes(),
+            Kind::Csv(writer, _) => writer.get_ref().bytes(),
+            Kind::Parquet(writer, _) => (writer.bytes_written() + writer.in_progress_size()) as u64,
+            Kind::Arrow(writer, _) => writer.get_ref().bytes,
+        }
+    }
+
+    /// Writes what is queued and closes the format (footer, compression trailer).
+    pub fn finish(mut self, rejects: &mut Rejects) -> Result<u64> {
+        self.flush_batch(rejects)?;
+        let name = self.name.clone();
+        let io_err = |e: io::Error| Error::io(format!("cannot write {name}"), e);
+        let fail = |e: &dyn std::fmt::Display| Error::Other(format!("cannot write {name}: {e}"));
+        match self.kind {
+            Kind::Ndjson(out) => out.finish().map_err(io_err)?,
+            Kind::Csv(writer, _) => writer
+                .into_inner()
+                .map_err(|e| io_err(io::Error::other(e.to_string())))?
+                .finish()
+                .map_err(io_err)?,
+            Kind::Parquet(writer, _) => {
+                writer.close().map_err(|e| fail(&e))?;
+            }
+            Kind::Arrow(mut writer, _) => {
+                writer.finish().map_err(|e| fail(&e))?;
+                writer.get_mut().flush().map_err(io_err)?;
+            }
+        }
+        Ok(self.rows)
+    }
+}
+
+/// Where a file's bytes go.
+pub enum Output {
+    /// A file (the temporary file of an atomic output).
+    File(File),
+    /// Standard output.
+    Stdout,
+}
+
+impl Output {
+    fn into_write(self) -> Box<dyn Write + Send> {
+        match self {
+            Output::File(f) => Box::new(f),
+            Output::Stdout => Box::new(io::stdout()),
+        }
+    }
+}
+
+fn parquet_properties(options: &WriterOptions) -> Result<WriterProperties> {
+    let codec = match options.codec {
+        Codec::None => ParquetCodec::UNCOMPRESSED,
+        Codec::Snappy => ParquetCodec::SNAPPY,
+        Codec::Gzip => ParquetCodec::GZIP(GzipLevel::default()),
+        Codec::Zstd => ParquetCodec::ZSTD(ZstdLevel::default()),
+        Codec::Lz4 => ParquetCodec::LZ4_RAW,
+    };
+    Ok(WriterProperties::builder()
+        .set_compression(codec)
+        .set_max_row_group_row_count(Some(options.row_group_rows))
+        .set_created_by(format!("sluice load {}", env!("CARGO_PKG_VERSION")))
+        .build())
+}
