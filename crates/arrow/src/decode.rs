@@ -1,5 +1,7 @@
 //! JSON records to Arrow record batches, with every bad record isolated and named.
 
+use std::collections::VecDeque;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 
 use arrow_array::builder::StringBuilder;
@@ -26,16 +28,103 @@ pub struct RecordPlace {
     pub byte: u64,
 }
 
-/// Turns JSON object lines into record batches of a fixed schema. Records that do not fit the
-/// schema go to the `--on-error` policy with Arrow's reason, one by one; the others are kept.
+/// Records queued for decoding: their bytes (each followed by `\n`), ends and places; or a
+/// block of whole NDJSON lines whose places are worked out only if a record does not fit.
+#[derive(Debug, Default)]
+pub struct Chunk {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    places: Vec<RecordPlace>,
+    /// For a block: its source, first line number and first byte offset.
+    block: Option<(Arc<str>, u64, u64)>,
+}
+
+impl Chunk {
+    /// Queues one record (a JSON object line without its newline).
+    pub fn push(&mut self, record: &[u8], place: RecordPlace) {
+        self.bytes.extend_from_slice(record);
+        self.bytes.push(b'\n');
+        self.ends.push(self.bytes.len());
+        self.places.push(place);
+    }
+
+    /// Records queued.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+        self.places.clear();
+        self.block = None;
+    }
+
+    /// Splits a block into records with their places (blank lines left out).
+    fn split_block(&mut self) {
+        let Some((source, first_line, first_byte)) = self.block.take() else {
+            return;
+        };
+        let bytes = std::mem::take(&mut self.bytes);
+        let mut start = 0;
+        let mut line = first_line;
+        while start < bytes.len() {
+            let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
+            let record = &bytes[start..end];
+            let record = record.strip_suffix(b"\r").unwrap_or(record);
+            if !record.iter().all(u8::is_ascii_whitespace) {
+                let place = RecordPlace {
+                    source: source.clone(),
+                    line,
+                    byte: first_byte + start as u64,
+                };
+                self.push(record, place);
+            }
+            start = end + 1;
+            line += 1;
+        }
+    }
+}
+
+/// A record that did not fit the schema.
+#[derive(Debug)]
+pub struct Misfit {
+    /// Where it came from.
+    pub place: RecordPlace,
+    /// Arrow's reason.
+    pub reason: String,
+    /// The record's bytes.
+    pub raw: Vec<u8>,
+}
+
+impl Misfit {
+    /// Hands the record to the `--on-error` policy.
+    pub fn reject(&self, rejects: &mut Rejects) -> Result<()> {
+        let position = Position {
+            source: self.place.source.to_string(),
+            line: Some(self.place.line),
+            byte: Some(self.place.byte),
+            row: None,
+        };
+        rejects.reject(&position, &self.reason, &self.raw, false)
+    }
+}
+
+/// What decoding a chunk gives: the batch of records that fit, and those that did not.
+pub type Decoded = (Vec<RecordBatch>, Vec<Misfit>);
+
+/// Turns chunks of JSON object lines into record batches of a fixed schema. Records that do
+/// not fit are isolated one by one and returned with Arrow's reason; the others are kept.
 pub struct RecordDecoder {
     schema: SchemaRef,
     decoder: Decoder,
     batch_size: usize,
     strict: bool,
-    pending: Vec<u8>,
-    ends: Vec<usize>,
-    places: Vec<RecordPlace>,
 }
 
 impl RecordDecoder {
@@ -48,84 +137,159 @@ impl RecordDecoder {
             decoder,
             batch_size,
             strict,
-            pending: Vec::new(),
-            ends: Vec::new(),
-            places: Vec::new(),
         })
     }
 
-    /// The schema batches have.
-    pub fn schema(&self) -> &SchemaRef {
-        &self.schema
-    }
-
-    /// Queues one record (a JSON object line without its newline).
-    pub fn push(&mut self, record: &[u8], place: RecordPlace) {
-        self.pending.extend_from_slice(record);
-        self.pending.push(b'\n');
-        self.ends.push(self.pending.len());
-        self.places.push(place);
-    }
-
-    /// Records queued and not yet flushed.
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    /// True when nothing is queued.
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-
-    /// True when a full batch is queued.
-    pub fn is_full(&self) -> bool {
-        self.ends.len() >= self.batch_size
-    }
-
-    /// Decodes what is queued. Records that do not fit are handed to `rejects` (named by
-    /// their source and line); the batch holds the rest.
-    pub fn flush(&mut self, rejects: &mut Rejects) -> Result<Option<RecordBatch>> {
-        if self.ends.is_empty() {
-            return Ok(None);
+    /// Decodes a chunk and empties it.
+    pub fn decode(&mut self, chunk: &mut Chunk) -> Result<Decoded> {
+        if chunk.is_empty() && chunk.block.is_none() {
+            return Ok((Vec::new(), Vec::new()));
         }
-        let result = decode_all(&mut self.decoder, &self.pending);
-        let batch = match result {
-            Ok(batch) => batch,
+        let decoded = match decode_all(&mut self.decoder, &chunk.bytes) {
+            Ok(batch) => (batch, Vec::new()),
             Err(_) => {
                 self.decoder = build(&self.schema, self.batch_size, self.strict)?;
-                self.isolate_bad_records(rejects)?
+                chunk.split_block();
+                self.isolate_misfits(chunk)?
             }
         };
-        self.pending.clear();
-        self.ends.clear();
-        self.places.clear();
-        Ok(batch)
+        chunk.clear();
+        Ok(decoded)
     }
 
-    /// Decodes each queued record alone to find those that fail, rejects them, and decodes
-    /// the others together.
-    fn isolate_bad_records(&mut self, rejects: &mut Rejects) -> Result<Option<RecordBatch>> {
-        let mut good = Vec::with_capacity(self.pending.len());
+    /// Decodes each record alone to find those that fail, and decodes the others together.
+    fn isolate_misfits(&mut self, chunk: &Chunk) -> Result<Decoded> {
+        let mut good = Vec::with_capacity(chunk.bytes.len());
+        let mut misfits = Vec::new();
         let mut start = 0;
-        for (&end, place) in self.ends.iter().zip(&self.places) {
-            let record = &self.pending[start..end];
+        for (&end, place) in chunk.ends.iter().zip(&chunk.places) {
+            let record = &chunk.bytes[start..end];
             start = end;
             match decode_all(&mut self.decoder, record) {
                 Ok(_) => good.extend_from_slice(record),
                 Err(e) => {
                     self.decoder = build(&self.schema, self.batch_size, self.strict)?;
-                    let position = Position {
-                        source: place.source.to_string(),
-                        line: Some(place.line),
-                        byte: Some(place.byte),
-                        row: None,
-                    };
-                    let raw = &record[..record.len() - 1];
-                    rejects.reject(&position, &describe(&e), raw, false)?;
+                    misfits.push(Misfit {
+                        place: place.clone(),
+                        reason: describe(&e),
+                        raw: record[..record.len() - 1].to_vec(),
+                    });
                 }
             }
         }
-        decode_all(&mut self.decoder, &good).map_err(|e| Error::Other(describe(&e)))
+        let batches =
+            decode_all(&mut self.decoder, &good).map_err(|e| Error::Other(describe(&e)))?;
+        Ok((batches, misfits))
+    }
+}
+
+/// Decodes chunks on worker threads, handing batches back in the order the chunks were given.
+pub struct ParallelDecoder {
+    workers: Vec<(SyncSender<Chunk>, Receiver<Result<(Decoded, Chunk)>>)>,
+    /// Workers with a chunk in flight, oldest first.
+    in_flight: VecDeque<usize>,
+    next: usize,
+    chunk: Chunk,
+    spare: Vec<Chunk>,
+    batch_size: usize,
+}
+
+impl ParallelDecoder {
+    /// Starts `threads` decoders for `schema`.
+    pub fn new(schema: SchemaRef, batch_size: usize, strict: bool, threads: usize) -> Result<Self> {
+        let mut workers = Vec::new();
+        for _ in 0..threads.max(1) {
+            let mut decoder = RecordDecoder::new(schema.clone(), batch_size, strict)?;
+            let (send_chunk, chunks) = sync_channel::<Chunk>(2);
+            let (send_result, results) = sync_channel(2);
+            std::thread::spawn(move || {
+                for mut chunk in chunks {
+                    let result = decoder.decode(&mut chunk).map(|d| (d, chunk));
+                    if send_result.send(result).is_err() {
+                        return;
+                    }
+                }
+            });
+            workers.push((send_chunk, results));
+        }
+        Ok(ParallelDecoder {
+            workers,
+            in_flight: VecDeque::new(),
+            next: 0,
+            chunk: Chunk::default(),
+            spare: Vec::new(),
+            batch_size,
+        })
+    }
+
+    /// Queues a record; returns what finished decoding meanwhile (in order).
+    pub fn push(
+        &mut self,
+        record: &[u8],
+        place: RecordPlace,
+        done: &mut Vec<Decoded>,
+    ) -> Result<()> {
+        self.chunk.push(record, place);
+        if self.chunk.len() >= self.batch_size {
+            self.send(done)?;
+        }
+        Ok(())
+    }
+
+    /// Queues a block of whole NDJSON lines (ending with `\n`), starting at `line` and `byte`
+    /// of `source`; returns what finished decoding meanwhile (in order).
+    pub fn push_block(
+        &mut self,
+        block: &[u8],
+        source: Arc<str>,
+        line: u64,
+        byte: u64,
+        done: &mut Vec<Decoded>,
+    ) -> Result<()> {
+        if !self.chunk.is_empty() {
+            self.send(done)?;
+        }
+        self.chunk.bytes.extend_from_slice(block);
+        self.chunk.block = Some((source, line, byte));
+        self.send(done)
+    }
+
+    fn send(&mut self, done: &mut Vec<Decoded>) -> Result<()> {
+        if self.in_flight.len() >= self.workers.len() * 2 {
+            self.receive(done)?;
+        }
+        let chunk = std::mem::replace(&mut self.chunk, self.spare.pop().unwrap_or_default());
+        let worker = self.next;
+        self.next = (self.next + 1) % self.workers.len();
+        self.workers[worker]
+            .0
+            .send(chunk)
+            .map_err(|_| Error::Other("a decoder thread stopped".into()))?;
+        self.in_flight.push_back(worker);
+        Ok(())
+    }
+
+    fn receive(&mut self, done: &mut Vec<Decoded>) -> Result<()> {
+        if let Some(worker) = self.in_flight.pop_front() {
+            let (decoded, chunk) = self.workers[worker]
+                .1
+                .recv()
+                .map_err(|_| Error::Other("a decoder thread stopped".into()))??;
+            self.spare.push(chunk);
+            done.push(decoded);
+        }
+        Ok(())
+    }
+
+    /// Decodes everything queued and returns it (in order).
+    pub fn finish(&mut self, done: &mut Vec<Decoded>) -> Result<()> {
+        if !self.chunk.is_empty() {
+            self.send(done)?;
+        }
+        while !self.in_flight.is_empty() {
+            self.receive(done)?;
+        }
+        Ok(())
     }
 }
 
@@ -145,30 +309,18 @@ fn build(schema: &SchemaRef, batch_size: usize, strict: bool) -> Result<Decoder>
         .map_err(|e| Error::Other(format!("cannot decode records with this schema: {e}")))
 }
 
-fn decode_all(decoder: &mut Decoder, mut bytes: &[u8]) -> Result<Option<RecordBatch>, ArrowError> {
-    let mut batch = None;
+fn decode_all(decoder: &mut Decoder, mut bytes: &[u8]) -> Result<Vec<RecordBatch>, ArrowError> {
+    let mut batches = Vec::new();
     while !bytes.is_empty() {
         let used = decoder.decode(bytes)?;
         bytes = &bytes[used..];
-        if !bytes.is_empty() || decoder.len() > 0 && used == 0 {
-            // The decoder stopped at its batch size: callers flush at that size, so this
-            // only happens when records were pushed past it.
-            let next = decoder.flush()?;
-            batch = concat(batch, next)?;
+        if !bytes.is_empty() {
+            // The decoder stopped at its batch size.
+            batches.extend(decoder.flush()?);
         }
     }
-    let last = decoder.flush()?;
-    concat(batch, last)
-}
-
-fn concat(
-    a: Option<RecordBatch>,
-    b: Option<RecordBatch>,
-) -> Result<Option<RecordBatch>, ArrowError> {
-    match (a, b) {
-        (Some(a), Some(b)) => arrow_select::concat::concat_batches(&a.schema(), [&a, &b]).map(Some),
-        (a, b) => Ok(a.or(b)),
-    }
+    batches.extend(decoder.flush()?);
+    Ok(batches)
 }
 
 /// Decodes `arrow.json` string fields: any JSON value, written back as compact JSON text.
@@ -302,19 +454,50 @@ mod tests {
     use sluice_stream::OnError;
 
     fn decode(records: &[&str], schema: SchemaRef) -> (Option<RecordBatch>, u64) {
-        let mut decoder = RecordDecoder::new(schema, 1024, true).unwrap();
+        let mut decoder = ParallelDecoder::new(schema, 2, true, 2).unwrap();
+        let mut done = Vec::new();
         for (i, r) in records.iter().enumerate() {
-            decoder.push(
-                r.as_bytes(),
-                RecordPlace {
-                    line: i as u64 + 1,
-                    byte: 0,
-                },
-            );
+            let place = RecordPlace {
+                source: "t".into(),
+                line: i as u64 + 1,
+                byte: 0,
+            };
+            decoder.push(r.as_bytes(), place, &mut done).unwrap();
         }
+        decoder.finish(&mut done).unwrap();
         let mut rejects = Rejects::new(OnError::Skip, "test").unwrap();
-        let batch = decoder.flush(&mut rejects).unwrap();
+        let mut batches = Vec::new();
+        for (decoded, misfits) in done {
+            batches.extend(decoded);
+            for m in misfits {
+                m.reject(&mut rejects).unwrap();
+            }
+        }
+        let batch = (!batches.is_empty())
+            .then(|| arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap());
         (batch, rejects.count())
+    }
+
+    #[test]
+    fn blocks_find_their_misfits_by_line() {
+        let schema = Arc::new(
+            crate::schema::from_json(&serde_json::json!({"fields":[{"name":"a","type":"int64"}]}))
+                .unwrap(),
+        );
+        let mut decoder = ParallelDecoder::new(schema, 4, true, 2).unwrap();
+        let mut done = Vec::new();
+        let block = b"{\"a\":1}\n\n{\"a\":\"x\"}\r\n{\"a\":3}\n";
+        decoder
+            .push_block(block, "f".into(), 10, 100, &mut done)
+            .unwrap();
+        decoder.finish(&mut done).unwrap();
+        let rows: usize = done.iter().flat_map(|d| &d.0).map(|b| b.num_rows()).sum();
+        let misfits: Vec<_> = done.iter().flat_map(|d| &d.1).collect();
+        assert_eq!(rows, 2);
+        assert_eq!(misfits.len(), 1);
+        assert_eq!(misfits[0].place.line, 12);
+        assert_eq!(misfits[0].place.byte, 109);
+        assert_eq!(misfits[0].raw, b"{\"a\":\"x\"}");
     }
 
     #[test]

@@ -7,12 +7,12 @@
 //! timestamps (in UTC when they carry an offset, without a time zone when they do not), and
 //! `YYYY-MM-DD` strings become dates, unless `detect_time` is off.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Fields, Schema, TimeUnit};
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use sluice_stream::json::CowStr;
 
 use crate::schema::json_field;
 
@@ -62,6 +62,9 @@ impl Node {
 
     fn merge_scalar(&mut self, kind: Kind) {
         self.present += 1;
+        if self.kind == kind {
+            return;
+        }
         self.kind = widen(std::mem::replace(&mut self.kind, Kind::Null), kind);
     }
 }
@@ -288,7 +291,7 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
             Kind::Struct(fields) => {
                 self.node.objects += 1;
                 let mut hint = 0;
-                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                while let Some(key) = map.next_key_seed(CowStr)? {
                     // Fields usually come in the same order: try the next one first.
                     let index = if hint < fields.len() && fields[hint].0 == key {
                         hint

@@ -68,7 +68,12 @@ pub fn expand(inputs: &[String]) -> Result<Vec<String>> {
             found.sort();
             files.extend(found.into_iter().map(|p| p.to_string_lossy().into_owned()));
         } else if input.contains(['*', '?', '[']) {
-            let mut matched: Vec<PathBuf> = glob::glob(input)
+            // Like the shell: a leading dot must be matched literally.
+            let options = glob::MatchOptions {
+                require_literal_leading_dot: true,
+                ..glob::MatchOptions::new()
+            };
+            let mut matched: Vec<PathBuf> = glob::glob_with(input, options)
                 .map_err(|e| Error::Usage(format!("bad pattern {input:?}: {e}")))?
                 .filter_map(|entry| entry.ok())
                 .filter(|p| p.is_file())

@@ -1,6 +1,7 @@
 //! `load`: newline-delimited JSON records to NDJSON, CSV/TSV, Parquet or Arrow files, one file,
 //! stdout, or a directory of parts (Hive-partitioned with `--partition-by`).
 
+mod parallel;
 mod pipeline;
 mod target;
 mod writer;
@@ -19,7 +20,7 @@ use sluice_stream::lines::LineReader;
 use sluice_stream::progress::bytes_bar;
 use sluice_stream::{Error, Rejects, Result, Stats};
 
-use crate::pipeline::{for_each_record, Limits, Reshaper, Shape, Spill, Writers};
+use crate::pipeline::{for_each_record, InputFile, Limits, Reshaper, Shape, Spill, Writers};
 use crate::target::Target;
 pub use crate::target::{partition_component, Layout};
 use crate::writer::WriterOptions;
@@ -158,17 +159,27 @@ fn parse_rows(text: &str) -> Result<usize, String> {
     }
 }
 
+/// Threads decoding and inferring in parallel.
+const DECODE_THREADS: usize = 2;
+
 /// Rows decoded into one Arrow batch.
 const BATCH_ROWS: usize = 8192;
 
 /// Runs `load`.
 pub fn run(args: Args) -> Result<()> {
     let mut stats = Stats::new("load");
-    let inputs: Vec<String> = if args.inputs.is_empty() {
+    let names: Vec<String> = if args.inputs.is_empty() {
         vec!["-".into()]
     } else {
         args.inputs.clone()
     };
+    let inputs: Vec<InputFile> = names
+        .iter()
+        .map(|n| InputFile {
+            name: n.clone(),
+            path: n.clone(),
+        })
+        .collect();
     let layout = layout(&args)?;
     let format = match (&layout, args.format) {
         (_, Some(format)) => format,
@@ -210,13 +221,11 @@ pub fn run(args: Args) -> Result<()> {
     let learn_keys = csv && args.columns.is_none();
     let partitioned = !args.partition_by.is_empty();
     let two_pass = inference.is_some() || learn_keys || partitioned;
-    let spill_needed =
-        two_pass && (partitioned || shape.rewrites_records() || inputs.iter().any(|i| is_stdin(i)));
 
     let mut rejects = Rejects::new(args.common.on_error.clone(), "load")?;
     let single_file = !matches!(layout, Layout::Dir(_));
     let target = Target::open(layout, args.overwrite, args.append)?;
-    let sizes: Option<u64> = inputs.iter().try_fold(0u64, |acc, i| {
+    let sizes: Option<u64> = names.iter().try_fold(0u64, |acc, i| {
         (!is_stdin(i))
             .then(|| std::fs::metadata(i).ok().map(|m| acc + m.len()))
             .flatten()
@@ -247,7 +256,7 @@ pub fn run(args: Args) -> Result<()> {
 
     let (records_in, rows) = if !two_pass {
         let mut writers = Writers::new(target, options, limits);
-        let mut reshaper = Reshaper::new(shape, None, false, csv);
+        let mut reshaper = Reshaper::new(shape, None, false, csv, format.is_typed());
         let (records, _) = for_each_record(
             &inputs,
             max,
@@ -269,14 +278,66 @@ pub fn run(args: Args) -> Result<()> {
         )?;
         let rows = writers.finish(&mut rejects, single_file)?;
         (records, rows)
+    } else if inference.is_some() && !partitioned && !shape.rewrites_records() {
+        // Pass 1: infer the schema on several threads over plain copies of the inputs.
+        let mut inference = inference.expect("checked");
+        let mut records = 0;
+        let mut rejected = Vec::new();
+        let mut copies = Vec::new();
+        let mut plain = Vec::new();
+        for file in &inputs {
+            let (path, copy) = plain_copy(file, args.spill_dir.as_deref())?;
+            let (n, lines) = parallel::infer_file(
+                &path,
+                &file.name,
+                DECODE_THREADS,
+                max,
+                !args.keep_time_strings,
+                &mut inference,
+                &mut rejects,
+            )?;
+            records += n;
+            rejected.push(lines);
+            plain.push(InputFile {
+                name: file.name.clone(),
+                path: path.to_string_lossy().into_owned(),
+            });
+            copies.extend(copy);
+        }
+        schema = Some(inference.schema());
+        options.schema = schema.clone().map(Arc::new);
+        // Pass 2: decode and write.
+        let mut writers = Writers::new(target, options, limits);
+        let unlimited = limits.rows.is_none() && limits.bytes.is_none();
+        for (file, skip) in plain.iter().zip(&rejected) {
+            if skip.is_empty() && unlimited {
+                write_blocks(file, &mut writers, &mut rejects)?;
+                continue;
+            }
+            for_each_record(
+                std::slice::from_ref(file),
+                max,
+                &mut rejects,
+                bar.as_ref(),
+                Some(std::slice::from_ref(skip)),
+                |text, place, rejects| {
+                    writers.write("", text.as_bytes(), &Vec::new(), place, rejects)?;
+                    Ok(true)
+                },
+            )?;
+        }
+        let rows = writers.finish(&mut rejects, single_file)?;
+        (records, rows)
     } else {
         // Pass 1: validate, reshape, learn the schema or columns, spill if needed.
+        let spill_needed =
+            partitioned || shape.rewrites_records() || names.iter().any(|i| is_stdin(i));
         let mut spill = if spill_needed {
             Some(Spill::new(args.spill_dir.as_deref())?)
         } else {
             None
         };
-        let mut reshaper = Reshaper::new(shape, inference, learn_keys, false);
+        let mut reshaper = Reshaper::new(shape, inference, learn_keys, false, false);
         let (records, rejected) = for_each_record(
             &inputs,
             max,
@@ -399,6 +460,79 @@ fn write_spilled(
         storage = recycle(fields);
     }
     Ok(())
+}
+
+/// Hands a plain NDJSON file to the writers in blocks of whole lines, so decoder threads do
+/// the line splitting; used when the inference pass found every record sound.
+fn write_blocks(file: &InputFile, writers: &mut Writers, rejects: &mut Rejects) -> Result<()> {
+    use std::io::Read;
+    const BLOCK: usize = 2 << 20;
+    let source: Arc<str> = Arc::from(file.name.as_str());
+    let mut reader = std::fs::File::open(&file.path)
+        .map_err(|e| Error::io(format!("cannot open {}", file.name), e))?;
+    let mut buf = vec![0u8; BLOCK];
+    let (mut filled, mut line, mut byte) = (0usize, 1u64, 0u64);
+    loop {
+        let n = reader
+            .read(&mut buf[filled..])
+            .map_err(|e| Error::io(format!("cannot read {}", file.name), e))?;
+        filled += n;
+        let at_end = n == 0;
+        let cut = if at_end {
+            filled
+        } else {
+            match memchr::memrchr(b'\n', &buf[..filled]) {
+                Some(i) => i + 1,
+                None if filled == buf.len() => {
+                    buf.resize(buf.len() * 2, 0);
+                    continue;
+                }
+                None => continue,
+            }
+        };
+        if cut > 0 {
+            writers.write_block(&buf[..cut], source.clone(), line, byte, rejects)?;
+            line += memchr::memchr_iter(b'\n', &buf[..cut]).count() as u64;
+            byte += cut as u64;
+            buf.copy_within(cut..filled, 0);
+            filled -= cut;
+        }
+        if at_end {
+            return Ok(());
+        }
+    }
+}
+
+/// A plain (uncompressed, seekable) file with the input's bytes: the input itself when it is
+/// one, else a copy in the spill directory (removed when the returned guard drops). Line
+/// numbers and byte offsets in the copy are those of the input.
+fn plain_copy(
+    file: &InputFile,
+    spill_dir: Option<&Path>,
+) -> Result<(PathBuf, Option<tempfile::TempPath>)> {
+    let mut input = sluice_stream::input::open(&file.path, None)?;
+    if !is_stdin(&file.path) && input.compression == sluice_stream::input::Compression::None {
+        return Ok((PathBuf::from(&file.path), None));
+    }
+    let builder = tempfile::Builder::new().prefix(".sluice-spill-").clone();
+    let mut copy = match spill_dir {
+        Some(dir) => builder.tempfile_in(dir),
+        None => builder.tempfile(),
+    }
+    .map_err(|e| Error::io("cannot create a spill file (see --spill-dir)", e))?;
+    loop {
+        let chunk = std::io::BufRead::fill_buf(&mut input.reader)
+            .map_err(|e| Error::io(format!("cannot read {}", file.name), e))?;
+        if chunk.is_empty() {
+            break;
+        }
+        let n = chunk.len();
+        std::io::Write::write_all(copy.as_file_mut(), chunk)
+            .map_err(|e| Error::io(format!("cannot write a spill file for {}", file.name), e))?;
+        std::io::BufRead::consume(&mut input.reader, n);
+    }
+    let path = copy.into_temp_path();
+    Ok((path.to_path_buf(), Some(path)))
 }
 
 /// Decides what OUTPUT names.

@@ -44,11 +44,18 @@ pub struct Limits {
     pub bytes: Option<u64>,
 }
 
+/// An input: the name used in messages, and the path to read (a spill copy, for stdin).
+#[derive(Debug, Clone)]
+pub struct InputFile {
+    pub name: String,
+    pub path: String,
+}
+
 /// Calls `f` for every record of every input: blank lines are passed over; oversize lines,
 /// invalid UTF-8 and lines that are not objects go to `rejects`. `f` returns false when it
 /// rejected the record itself. Returns, per input, the lines that were rejected.
 pub fn for_each_record(
-    inputs: &[String],
+    inputs: &[InputFile],
     max_bytes: usize,
     rejects: &mut Rejects,
     bar: Option<&ProgressBar>,
@@ -58,9 +65,10 @@ pub fn for_each_record(
     let mut records = 0u64;
     let mut rejected = Vec::with_capacity(inputs.len());
     let mut line = Vec::with_capacity(4096);
-    for (index, name) in inputs.iter().enumerate() {
+    for (index, file) in inputs.iter().enumerate() {
+        let name = &file.name;
         let source: Arc<str> = Arc::from(name.as_str());
-        let input = input::open(name, bar)?;
+        let input = input::open(&file.path, bar)?;
         let mut reader = LineReader::new(input.reader, max_bytes, 0);
         let mut rejected_here = Vec::new();
         let mut skipped = skip.map(|s| s[index].iter().peekable());
@@ -166,6 +174,23 @@ impl Writers {
         let (_, writer, fed) = self.current.as_mut().expect("opened above");
         *fed += 1;
         writer.write(line, fields, place, rejects)
+    }
+
+    /// Writes a block of whole NDJSON lines that were already checked (typed formats, no
+    /// partitions or limits).
+    pub fn write_block(
+        &mut self,
+        block: &[u8],
+        source: Arc<str>,
+        line: u64,
+        byte: u64,
+        rejects: &mut Rejects,
+    ) -> Result<()> {
+        if self.current.is_none() {
+            self.open("")?;
+        }
+        let (_, writer, _) = self.current.as_mut().expect("opened above");
+        writer.write_block(block, source, line, byte, rejects)
     }
 
     fn open(&mut self, partition: &str) -> Result<()> {
@@ -299,17 +324,21 @@ pub struct Reshaper {
     /// Learns CSV columns in first-seen order, when not given.
     pub key_order: Option<Vec<String>>,
     needs_fields: bool,
+    /// The writer's decoder checks records itself (typed formats): no separate validation.
+    decoder_validates: bool,
     scratch: Vec<u8>,
     partition: String,
 }
 
 impl Reshaper {
-    /// Prepares the reshaping; `needs_fields` is set when the writer needs top-level fields.
+    /// Prepares the reshaping; `needs_fields` is set when the writer needs top-level fields,
+    /// `decoder_validates` when the writer's decoder checks records itself.
     pub fn new(
         shape: Shape,
         inference: Option<SchemaInference>,
         learn_keys: bool,
         needs_fields: bool,
+        decoder_validates: bool,
     ) -> Self {
         let column_keys = shape
             .columns
@@ -329,6 +358,7 @@ impl Reshaper {
             inference,
             key_order: learn_keys.then(Vec::new),
             needs_fields,
+            decoder_validates,
             scratch: Vec::new(),
             partition: String::new(),
         }
@@ -358,7 +388,7 @@ impl Reshaper {
                 reject(reason, rejects)?;
                 return Ok(None);
             }
-        } else if self.inference.is_none() {
+        } else if self.inference.is_none() && !self.decoder_validates {
             if let Err(reason) = validate_object(text.as_bytes()) {
                 reject(reason, rejects)?;
                 return Ok(None);

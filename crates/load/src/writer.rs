@@ -2,12 +2,13 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as ParquetCodec, GzipLevel, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use sluice_arrow::decode::{RecordDecoder, RecordPlace};
+use sluice_arrow::decode::{Decoded, ParallelDecoder, RecordPlace};
 use sluice_stream::json::{field, scalar_text, Fields};
 use sluice_stream::{Error, Rejects, Result};
 
@@ -209,15 +210,16 @@ pub struct FileWriter {
     name: String,
     kind: Kind,
     rows: u64,
+    decoded: Vec<Decoded>,
 }
 
 enum Kind {
     Ndjson(Compressed),
     Csv(csv::Writer<Compressed>, Vec<String>),
-    Parquet(Box<ArrowWriter<Counted<File>>>, RecordDecoder),
+    Parquet(Box<ArrowWriter<Counted<File>>>, ParallelDecoder),
     Arrow(
         Box<arrow_ipc::writer::FileWriter<Counted<BufWriter<File>>>>,
-        RecordDecoder,
+        ParallelDecoder,
     ),
 }
 
@@ -249,8 +251,12 @@ impl FileWriter {
                     )));
                 };
                 let schema = options.schema.clone().expect("typed formats have a schema");
-                let decoder =
-                    RecordDecoder::new(schema.clone(), options.batch_rows, options.strict)?;
+                let decoder = ParallelDecoder::new(
+                    schema.clone(),
+                    options.batch_rows,
+                    options.strict,
+                    crate::DECODE_THREADS,
+                )?;
                 if options.format == Format::Parquet {
                     let props = parquet_properties(options)?;
                     let writer = ArrowWriter::try_new(
@@ -294,6 +300,7 @@ impl FileWriter {
             name: name.to_string(),
             kind,
             rows: 0,
+            decoded: Vec::new(),
         })
     }
 
@@ -328,33 +335,45 @@ impl FileWriter {
                 self.rows += 1;
             }
             Kind::Parquet(_, decoder) | Kind::Arrow(_, decoder) => {
-                decoder.push(line, place);
-                if decoder.is_full() {
-                    self.flush_batch(rejects)?;
-                }
+                decoder.push(line, place, &mut self.decoded)?;
+                self.write_decoded(rejects)?;
             }
         }
         Ok(())
     }
 
-    /// Decodes and writes queued records (typed formats).
-    fn flush_batch(&mut self, rejects: &mut Rejects) -> Result<()> {
-        let name = self.name.clone();
+    /// Writes a block of whole NDJSON lines (typed formats only; see
+    /// [`ParallelDecoder::push_block`]).
+    pub fn write_block(
+        &mut self,
+        block: &[u8],
+        source: Arc<str>,
+        line: u64,
+        byte: u64,
+        rejects: &mut Rejects,
+    ) -> Result<()> {
+        if let Kind::Parquet(_, decoder) | Kind::Arrow(_, decoder) = &mut self.kind {
+            decoder.push_block(block, source, line, byte, &mut self.decoded)?;
+        }
+        self.write_decoded(rejects)
+    }
+
+    /// Writes batches that finished decoding, and hands misfits to the policy, in order.
+    fn write_decoded(&mut self, rejects: &mut Rejects) -> Result<()> {
+        let name = &self.name;
         let fail = |e: &dyn std::fmt::Display| Error::Other(format!("cannot write {name}: {e}"));
-        match &mut self.kind {
-            Kind::Parquet(writer, decoder) => {
-                if let Some(batch) = decoder.flush(rejects)? {
-                    self.rows += batch.num_rows() as u64;
-                    writer.write(&batch).map_err(|e| fail(&e))?;
+        for (batches, misfits) in self.decoded.drain(..) {
+            for misfit in &misfits {
+                misfit.reject(rejects)?;
+            }
+            for batch in batches {
+                self.rows += batch.num_rows() as u64;
+                match &mut self.kind {
+                    Kind::Parquet(writer, _) => writer.write(&batch).map_err(|e| fail(&e))?,
+                    Kind::Arrow(writer, _) => writer.write(&batch).map_err(|e| fail(&e))?,
+                    _ => {}
                 }
             }
-            Kind::Arrow(writer, decoder) => {
-                if let Some(batch) = decoder.flush(rejects)? {
-                    self.rows += batch.num_rows() as u64;
-                    writer.write(&batch).map_err(|e| fail(&e))?;
-                }
-            }
-            _ => {}
         }
         Ok(())
     }
@@ -371,7 +390,10 @@ impl FileWriter {
 
     /// Writes what is queued and closes the format (footer, compression trailer).
     pub fn finish(mut self, rejects: &mut Rejects) -> Result<u64> {
-        self.flush_batch(rejects)?;
+        if let Kind::Parquet(_, decoder) | Kind::Arrow(_, decoder) = &mut self.kind {
+            decoder.finish(&mut self.decoded)?;
+        }
+        self.write_decoded(rejects)?;
         let name = self.name.clone();
         let io_err = |e: io::Error| Error::io(format!("cannot write {name}"), e);
         let fail = |e: &dyn std::fmt::Display| Error::Other(format!("cannot write {name}: {e}"));

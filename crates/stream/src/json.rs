@@ -111,7 +111,9 @@ impl<'de, 'v> Visitor<'de> for FieldsVisitor<'v, 'de> {
     }
 }
 
-struct CowStr;
+/// Deserializes a string borrowed from the input when it has no escapes (serde's own
+/// `Cow<str>` always allocates).
+pub struct CowStr;
 
 impl<'de> DeserializeSeed<'de> for CowStr {
     type Value = Cow<'de, str>;
