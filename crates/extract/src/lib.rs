@@ -262,13 +262,7 @@ impl Reader<'_> {
                         .delimiter
                         .unwrap_or(if format == Format::Tsv { b'\t' } else { b',' });
                 if offset == 0 {
-                    let bom = input
-                        .reader
-                        .peek(3)
-                        .map_err(|e| Error::io(format!("cannot read {name}"), e))?;
-                    if bom.starts_with(b"\xef\xbb\xbf") {
-                        input.reader.consume(3);
-                    }
+                    skip_bom(&mut input)?;
                 }
                 let end =
                     csv::extract(&mut input.reader, &name, offset, header, &options, emitter)?;
@@ -276,6 +270,9 @@ impl Reader<'_> {
                 Ok((end.offset, header))
             }
             Format::Json | Format::Ndjson => {
+                if offset == 0 {
+                    skip_bom(&mut input)?;
+                }
                 let head = input
                     .reader
                     .peek(1 << 20)
@@ -323,6 +320,18 @@ impl Reader<'_> {
             }
         }
     }
+}
+
+/// Passes over a UTF-8 byte order mark at the start of a text input.
+fn skip_bom(input: &mut Input) -> Result<()> {
+    let head = input
+        .reader
+        .peek(3)
+        .map_err(|e| Error::io(format!("cannot read {}", input.name), e))?;
+    if head.starts_with(b"\xef\xbb\xbf") {
+        input.reader.consume(3);
+    }
+    Ok(())
 }
 
 /// Copies a stream (stdin, or a compressed file) to an unnamed temporary file, for formats

@@ -249,12 +249,20 @@ pub fn run(args: Args) -> Result<()> {
         schema: schema.clone().map(Arc::new),
         strict: true,
         row_group_rows: args.row_group_size,
-        batch_rows: BATCH_ROWS.min(args.max_rows_per_file.map_or(usize::MAX, |n| n as usize)),
+        // Rolling by size counts what is written: keep fewer rows in flight so parts end
+        // close to the limit.
+        batch_rows: BATCH_ROWS
+            .min(args.max_rows_per_file.map_or(usize::MAX, |n| n as usize))
+            .min(if args.max_bytes_per_file.is_some() {
+                1024
+            } else {
+                usize::MAX
+            }),
     };
     let max = args.common.max_record_len();
     let mut storage: Fields<'static> = Vec::new();
 
-    let (records_in, rows) = if !two_pass {
+    let (records_in, rows, bytes_out) = if !two_pass {
         let mut writers = Writers::new(target, options, limits);
         let mut reshaper = Reshaper::new(shape, None, false, csv, format.is_typed());
         let (records, _) = for_each_record(
@@ -276,8 +284,8 @@ pub fn run(args: Args) -> Result<()> {
                 Ok(accepted)
             },
         )?;
-        let rows = writers.finish(&mut rejects, single_file)?;
-        (records, rows)
+        let (rows, bytes) = writers.finish(&mut rejects, single_file)?;
+        (records, rows, bytes)
     } else if inference.is_some() && !partitioned && !shape.rewrites_records() {
         // Pass 1: infer the schema on several threads over plain copies of the inputs.
         let mut inference = inference.expect("checked");
@@ -326,8 +334,8 @@ pub fn run(args: Args) -> Result<()> {
                 },
             )?;
         }
-        let rows = writers.finish(&mut rejects, single_file)?;
-        (records, rows)
+        let (rows, bytes) = writers.finish(&mut rejects, single_file)?;
+        (records, rows, bytes)
     } else {
         // Pass 1: validate, reshape, learn the schema or columns, spill if needed.
         let spill_needed =
@@ -394,8 +402,8 @@ pub fn run(args: Args) -> Result<()> {
                 )?;
             }
         }
-        let rows = writers.finish(&mut rejects, single_file)?;
-        (records, rows)
+        let (rows, bytes) = writers.finish(&mut rejects, single_file)?;
+        (records, rows, bytes)
     };
     rejects.finish()?;
     if let (Some(path), Some(schema)) = (&args.schema_out, &schema) {
@@ -409,6 +417,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     stats.records_in = records_in;
     stats.records_out = rows;
+    stats.bytes_out = bytes_out;
     stats.rejected = rejects.count();
     stats.bytes_in = sizes.unwrap_or(0);
     if args.common.stats {
@@ -417,7 +426,9 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// Reuses a field vector's allocation for records with another lifetime (no element survives).
+/// Reuses a field vector's allocation for records with another lifetime (no element survives;
+/// `filter_map` is what lets the element type change, and std collects it in place).
+#[allow(clippy::unnecessary_filter_map)]
 fn recycle<'b>(fields: Fields<'_>) -> Fields<'b> {
     fields.into_iter().filter_map(|_| None).collect()
 }

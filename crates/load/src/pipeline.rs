@@ -136,6 +136,7 @@ pub struct Writers {
     current: Option<(String, FileWriter, u64)>,
     files: u64,
     rows: u64,
+    bytes: u64,
 }
 
 impl Writers {
@@ -148,6 +149,7 @@ impl Writers {
             current: None,
             files: 0,
             rows: 0,
+            bytes: 0,
         }
     }
 
@@ -212,21 +214,24 @@ impl Writers {
 
     fn close_current(&mut self, rejects: &mut Rejects) -> Result<()> {
         if let Some((_, writer, _)) = self.current.take() {
-            self.rows += writer.finish(rejects)?;
+            let (rows, bytes) = writer.finish(rejects)?;
+            self.rows += rows;
+            self.bytes += bytes;
         }
         Ok(())
     }
 
     /// Finishes the last file and publishes everything. A single-file output is written even
     /// when there were no records (an empty CSV, a Parquet file with the schema and no rows).
-    pub fn finish(mut self, rejects: &mut Rejects, single_file: bool) -> Result<u64> {
+    /// Returns the rows and bytes written.
+    pub fn finish(mut self, rejects: &mut Rejects, single_file: bool) -> Result<(u64, u64)> {
         if self.files == 0 && single_file {
             self.open("")?;
         }
         self.close_current(rejects)?;
-        let rows = self.rows;
+        let written = (self.rows, self.bytes);
         self.target.commit()?;
-        Ok(rows)
+        Ok(written)
     }
 }
 

@@ -88,7 +88,7 @@ impl Target {
                         dir.display()
                     )));
                 }
-                if exists && (append || empty) && !(overwrite && !empty) {
+                if exists && (empty || append) {
                     target.root = dir.clone();
                 } else {
                     let parent = parent_dir(dir);

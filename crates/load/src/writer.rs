@@ -119,6 +119,8 @@ struct Counted<W> {
 }
 
 impl<W: Write> Write for Counted<W> {
+    // Forwarding `write` is how a `Write` wrapper is built; callers use `write_all`.
+    #[allow(clippy::disallowed_methods)]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.bytes += n as u64;
@@ -131,22 +133,22 @@ impl<W: Write> Write for Counted<W> {
 }
 
 /// A byte stream, compressed or not.
+/// The bytes that leave the (compressing) encoder, counted as they enter the output buffer.
+type Sink = Counted<BufWriter<Box<dyn Write + Send>>>;
+
 enum Compressed {
-    Plain(BufWriter<Counted<Box<dyn Write + Send>>>),
-    Gzip(flate2::write::GzEncoder<BufWriter<Counted<Box<dyn Write + Send>>>>),
-    Zstd(zstd::Encoder<'static, BufWriter<Counted<Box<dyn Write + Send>>>>),
-    Snappy(Box<snap::write::FrameEncoder<BufWriter<Counted<Box<dyn Write + Send>>>>>),
+    Plain(Sink),
+    Gzip(flate2::write::GzEncoder<Sink>),
+    Zstd(zstd::Encoder<'static, Sink>),
+    Snappy(Box<snap::write::FrameEncoder<Sink>>),
 }
 
 impl Compressed {
     fn new(out: Box<dyn Write + Send>, codec: Codec) -> Result<Self> {
-        let buffered = BufWriter::with_capacity(
-            256 * 1024,
-            Counted {
-                inner: out,
-                bytes: 0,
-            },
-        );
+        let buffered = Counted {
+            inner: BufWriter::with_capacity(256 * 1024, out),
+            bytes: 0,
+        };
         Ok(match codec {
             Codec::None => Compressed::Plain(buffered),
             Codec::Gzip => Compressed::Gzip(flate2::write::GzEncoder::new(
@@ -167,25 +169,29 @@ impl Compressed {
 
     fn bytes(&self) -> u64 {
         match self {
-            Compressed::Plain(w) => w.get_ref().bytes,
-            Compressed::Gzip(w) => w.get_ref().get_ref().bytes,
-            Compressed::Zstd(w) => w.get_ref().get_ref().bytes,
-            Compressed::Snappy(w) => w.get_ref().get_ref().bytes,
+            Compressed::Plain(w) => w.bytes,
+            Compressed::Gzip(w) => w.get_ref().bytes,
+            Compressed::Zstd(w) => w.get_ref().bytes,
+            Compressed::Snappy(w) => w.get_ref().bytes,
         }
     }
 
-    fn finish(self) -> io::Result<()> {
-        let mut buffered = match self {
+    /// Ends the stream (compression trailer included); returns the bytes written.
+    fn finish(self) -> io::Result<u64> {
+        let mut sink = match self {
             Compressed::Plain(w) => w,
             Compressed::Gzip(w) => w.finish()?,
             Compressed::Zstd(w) => w.finish()?,
             Compressed::Snappy(w) => w.into_inner().map_err(|e| e.into_error())?,
         };
-        buffered.flush()
+        sink.flush()?;
+        Ok(sink.bytes)
     }
 }
 
 impl Write for Compressed {
+    // Forwarding `write` is how a `Write` wrapper is built; callers use `write_all`.
+    #[allow(clippy::disallowed_methods)]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Compressed::Plain(w) => w.write(buf),
@@ -215,7 +221,7 @@ pub struct FileWriter {
 
 enum Kind {
     Ndjson(Compressed),
-    Csv(csv::Writer<Compressed>, Vec<String>),
+    Csv(Box<csv::Writer<Compressed>>, Vec<String>),
     Parquet(Box<ArrowWriter<Counted<File>>>, ParallelDecoder),
     Arrow(
         Box<arrow_ipc::writer::FileWriter<Counted<BufWriter<File>>>>,
@@ -238,10 +244,13 @@ impl FileWriter {
                 let mut writer = csv::WriterBuilder::new()
                     .delimiter(delimiter)
                     .from_writer(Compressed::new(out.into_write(), options.codec)?);
-                writer
-                    .write_record(&options.columns)
-                    .map_err(|e| fail(&e))?;
-                Kind::Csv(writer, options.columns.clone())
+                // No columns (no records): an empty file, not a header of one empty field.
+                if !options.columns.is_empty() {
+                    writer
+                        .write_record(&options.columns)
+                        .map_err(|e| fail(&e))?;
+                }
+                Kind::Csv(Box::new(writer), options.columns.clone())
             }
             Format::Parquet | Format::Arrow => {
                 let Output::File(file) = out else {
@@ -389,7 +398,8 @@ impl FileWriter {
     }
 
     /// Writes what is queued and closes the format (footer, compression trailer).
-    pub fn finish(mut self, rejects: &mut Rejects) -> Result<u64> {
+    /// Returns the rows and bytes written.
+    pub fn finish(mut self, rejects: &mut Rejects) -> Result<(u64, u64)> {
         if let Kind::Parquet(_, decoder) | Kind::Arrow(_, decoder) = &mut self.kind {
             decoder.finish(&mut self.decoded)?;
         }
@@ -397,22 +407,21 @@ impl FileWriter {
         let name = self.name.clone();
         let io_err = |e: io::Error| Error::io(format!("cannot write {name}"), e);
         let fail = |e: &dyn std::fmt::Display| Error::Other(format!("cannot write {name}: {e}"));
-        match self.kind {
+        let bytes = match self.kind {
             Kind::Ndjson(out) => out.finish().map_err(io_err)?,
             Kind::Csv(writer, _) => writer
                 .into_inner()
                 .map_err(|e| io_err(io::Error::other(e.to_string())))?
                 .finish()
                 .map_err(io_err)?,
-            Kind::Parquet(writer, _) => {
-                writer.close().map_err(|e| fail(&e))?;
-            }
+            Kind::Parquet(writer, _) => writer.into_inner().map_err(|e| fail(&e))?.bytes,
             Kind::Arrow(mut writer, _) => {
                 writer.finish().map_err(|e| fail(&e))?;
                 writer.get_mut().flush().map_err(io_err)?;
+                writer.get_ref().bytes
             }
-        }
-        Ok(self.rows)
+        };
+        Ok((self.rows, bytes))
     }
 }
 

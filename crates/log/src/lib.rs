@@ -1,0 +1,15 @@
+//! The embedded topic log behind `produce` and `consume`: Kafka's model on local disk, with no
+//! server. A log directory holds topics; a topic holds partitions; a partition holds
+//! append-only segments with offset and time indexes; consumer groups keep committed offsets
+//! and share partitions among processes.
+
+pub mod envelope;
+pub mod group;
+pub mod murmur2;
+pub mod partition;
+pub mod record;
+pub mod topic;
+
+pub use partition::{Partition, PartitionInfo, PartitionReader};
+pub use record::Record;
+pub use topic::{Topic, TopicConfig};
