@@ -18,11 +18,10 @@ echo "input: $(($(wc -l < flights3.csv) - 1)) rows; $(du -h flights3.ndjson | cu
 
 # seconds and peak RSS (MiB) of a command, best of 3
 measure() {
-    local best="" mem=""
+    local best="" mem="" t m
     for _ in 1 2 3; do
-        local out
-        out=$( { /usr/bin/time -f '%e %M' bash -c "$1" > /dev/null 2> /dev/null; } 2>&1 | tail -1)
-        local t=${out% *} m=${out#* }
+        /usr/bin/time -f '%e %M' -o "$work/.time" bash -c "$1" > /dev/null 2>&1
+        read -r t m < "$work/.time"
         if [[ -z "$best" ]] || (( $(echo "$t < $best" | bc) )); then best=$t; mem=$m; fi
     done
     echo "$best $((mem / 1024))"

@@ -96,3 +96,63 @@ fn cron_job_moves_every_record_exactly_once() {
     ids.sort();
     assert_eq!(ids, (0..200).collect::<Vec<_>>());
 }
+
+#[test]
+fn micro_batch_job_delivers_every_record_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let out = dir.path().join("out");
+    let produce = |from: u32, to: u32| {
+        let input: String = (from..to).map(|i| format!("{{\"id\":{i}}}\n")).collect();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_produce"))
+            .args(["weather", "--partitions", "3"])
+            .env("SLUICE_LOG_DIR", &log)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+    };
+    let run = || {
+        let result = example("cron-micro-batch.sh")
+            .args(["weather".as_ref(), out.as_os_str()])
+            .env("SLUICE_LOG_DIR", &log)
+            .output()
+            .unwrap();
+        assert!(
+            result.status.success(),
+            "{}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+    };
+    produce(0, 1000);
+    run();
+    produce(1000, 1500);
+    run();
+    let parts: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(parts.len(), 2, "one file per run: {parts:?}");
+    let output = Command::new(env!("CARGO_BIN_EXE_extract"))
+        .arg(&out)
+        .output()
+        .unwrap();
+    let mut ids: Vec<u64> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(ids, (0..1500).collect::<Vec<_>>());
+}

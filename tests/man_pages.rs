@@ -8,6 +8,8 @@ fn man_pages_match_the_command_definitions() {
     let pages = [
         ("extract", sluice_extract::Args::command()),
         ("load", sluice_load::Args::command()),
+        ("produce", sluice_produce::Args::command()),
+        ("consume", sluice_consume::Args::command()),
     ];
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/man");
     for (name, command) in pages {

@@ -182,6 +182,8 @@ pub fn bash(dir: &Path, script: &str) -> Output {
         .current_dir(dir)
         .env("EXTRACT", EXTRACT)
         .env("LOAD", LOAD)
+        .env("PRODUCE", env!("CARGO_BIN_EXE_produce"))
+        .env("CONSUME", env!("CARGO_BIN_EXE_consume"))
         .stdin(Stdio::null());
     let out = command.output().expect("run bash");
     Output {

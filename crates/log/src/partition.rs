@@ -97,8 +97,8 @@ impl Partition {
         Ok(file)
     }
 
-    /// Appends records (their offsets are set) as one write; with `sync`, fsyncs before
-    /// returning. Returns the first offset written.
+    /// Appends records (their offsets are set), rolling to a new segment where the active one
+    /// is full or old; with `sync`, fsyncs before returning. Returns the first offset written.
     pub fn append(
         &self,
         records: &mut [Record],
@@ -108,46 +108,69 @@ impl Partition {
     ) -> io::Result<u64> {
         let _lock = self.lock()?;
         let mut tail = self.recover_tail()?;
-        let too_old = tail
-            .first_timestamp
-            .is_some_and(|t| now_ms.saturating_sub(t) >= rolling.segment_ms);
-        if tail.len > 0 && (tail.len >= rolling.segment_bytes || too_old) {
-            tail = Tail {
-                base: tail.next_offset,
-                len: 0,
-                next_offset: tail.next_offset,
-                last_index_pos: 0,
-                max_timestamp: i64::MIN,
-                first_timestamp: None,
-            };
-        }
         let first = tail.next_offset;
-        let mut bytes = Vec::with_capacity(records.len() * 128);
+        let mut done = 0;
+        while done < records.len() {
+            let too_old = tail
+                .first_timestamp
+                .is_some_and(|t| now_ms.saturating_sub(t) >= rolling.segment_ms);
+            if tail.len > 0 && (tail.len >= rolling.segment_bytes || too_old) {
+                tail = Tail {
+                    base: tail.next_offset,
+                    len: 0,
+                    next_offset: tail.next_offset,
+                    last_index_pos: 0,
+                    max_timestamp: i64::MIN,
+                    first_timestamp: None,
+                };
+            }
+            done +=
+                self.append_run(&mut tail, &mut records[done..], rolling.segment_bytes, sync)?;
+        }
+        Ok(first)
+    }
+
+    /// Writes records to the active segment until it is full (at least one); returns how many.
+    fn append_run(
+        &self,
+        tail: &mut Tail,
+        records: &mut [Record],
+        segment_bytes: u64,
+        sync: bool,
+    ) -> io::Result<usize> {
+        let mut bytes = Vec::with_capacity(records.len().min(4096) * 128);
         let mut index = Vec::new();
         let mut time_index = Vec::new();
-        let mut last_index_pos = tail.last_index_pos;
-        let mut max_timestamp = tail.max_timestamp;
-        for (i, record) in records.iter_mut().enumerate() {
-            let offset = first + i as u64;
+        let mut count = 0;
+        for record in records.iter_mut() {
             let position = tail.len + bytes.len() as u64;
-            max_timestamp = max_timestamp.max(record.timestamp);
-            if position == 0 || position - last_index_pos >= INDEX_INTERVAL {
+            if count > 0 && position >= segment_bytes {
+                break;
+            }
+            let offset = tail.next_offset;
+            tail.max_timestamp = tail.max_timestamp.max(record.timestamp);
+            tail.first_timestamp.get_or_insert(record.timestamp);
+            if position == 0 || position - tail.last_index_pos >= INDEX_INTERVAL {
                 let relative = (offset - tail.base) as u32;
                 index.extend_from_slice(&relative.to_le_bytes());
                 index.extend_from_slice(&(position as u32).to_le_bytes());
-                time_index.extend_from_slice(&max_timestamp.to_le_bytes());
+                time_index.extend_from_slice(&tail.max_timestamp.to_le_bytes());
                 time_index.extend_from_slice(&relative.to_le_bytes());
                 time_index.extend_from_slice(&(position as u32).to_le_bytes());
-                last_index_pos = position;
+                tail.last_index_pos = position;
             }
             record.offset = offset;
             record.encode(offset, &mut bytes);
+            tail.next_offset += 1;
+            count += 1;
         }
+        let new_segment = tail.len == 0;
         let mut log = OpenOptions::new()
             .create(true)
             .append(true)
             .open(segment_path(&self.dir, tail.base, "log"))?;
         log.write_all(&bytes)?;
+        tail.len += bytes.len() as u64;
         let append_to = |ext: &str, data: &[u8]| -> io::Result<Option<File>> {
             if data.is_empty() {
                 return Ok(None);
@@ -163,14 +186,14 @@ impl Partition {
         let time_file = append_to("timeindex", &time_index)?;
         if sync {
             log.sync_data()?;
-            if tail.len == 0 {
+            if new_segment {
                 File::open(&self.dir)?.sync_all()?;
             }
             for f in [index_file, time_file].into_iter().flatten() {
                 f.sync_data()?;
             }
         }
-        Ok(first)
+        Ok(count)
     }
 
     /// Finds the end of the active segment, truncating a torn tail (call under the lock).

@@ -1,0 +1,556 @@
+//! produce and consume on the embedded log.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::util::{bash, data, parse_ndjson, run, s, tmp, Output};
+
+const PRODUCE: &str = env!("CARGO_BIN_EXE_produce");
+const CONSUME: &str = env!("CARGO_BIN_EXE_consume");
+
+fn produce(log: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut all = vec!["--log-dir".to_string(), s(log)];
+    all.extend(args.iter().map(|a| a.to_string()));
+    run(PRODUCE, all, stdin)
+}
+
+fn consume(log: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["--log-dir".to_string(), s(log)];
+    all.extend(args.iter().map(|a| a.to_string()));
+    run(CONSUME, all, b"")
+}
+
+fn records(n: std::ops::Range<u64>) -> Vec<u8> {
+    n.map(|i| format!("{{\"id\":{i},\"key\":\"k{}\"}}\n", i % 7))
+        .collect::<String>()
+        .into_bytes()
+}
+
+fn ids(out: &Output) -> Vec<u64> {
+    out.records()
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn keyed_records_keep_their_order_in_one_partition() {
+    let dir = tmp();
+    let weather = std::fs::read(data("weather.csv")).unwrap();
+    let extracted = run(
+        env!("CARGO_BIN_EXE_extract"),
+        ["--null", "NA", "-"],
+        &weather,
+    );
+    extracted.expect_clean();
+    produce(
+        dir.path(),
+        &["weather", "--key", "origin", "--partitions", "3"],
+        &extracted.stdout,
+    )
+    .expect_clean();
+    let out = consume(dir.path(), &["weather", "--envelope"]);
+    out.expect_clean();
+    let envelopes = out.records();
+    assert_eq!(envelopes.len(), 26_115);
+    let mut partition_of: BTreeMap<String, u64> = BTreeMap::new();
+    let mut last: BTreeMap<String, (String, i64)> = BTreeMap::new();
+    for e in &envelopes {
+        let origin = e["key"].as_str().unwrap().to_string();
+        let p = e["partition"].as_u64().unwrap();
+        assert_eq!(
+            *partition_of.entry(origin.clone()).or_insert(p),
+            p,
+            "{origin} in two partitions"
+        );
+        // Within a key, records come back in the order they were produced (the input is
+        // sorted by origin, then time).
+        let t = e["value"]["time_hour"].as_str().unwrap().to_string();
+        let h = e["value"]["hour"].as_i64().unwrap();
+        if let Some(prev) = last.get(&origin) {
+            assert!(
+                (prev.0.clone(), prev.1) <= (t.clone(), h) || prev.0 <= t,
+                "{origin}: {prev:?} then {t}"
+            );
+        }
+        last.insert(origin, (t, h));
+    }
+    // murmur2 as Kafka's Java client computes it (checked with confluent-kafka's
+    // murmur2 partitioner): EWR -> 1, JFK -> 1, LGA -> 0 with 3 partitions.
+    assert_eq!(
+        partition_of,
+        BTreeMap::from([("EWR".into(), 1), ("JFK".into(), 1), ("LGA".into(), 0)])
+    );
+    // The value is the record as produced.
+    let first = &consume(dir.path(), &["weather", "--max", "1", "--partition", "0"]).records()[0];
+    assert_eq!(first["origin"], "LGA");
+}
+
+#[test]
+fn partitions_match_librdkafkas_murmur2_partitioner() {
+    if !crate::util::python_ready("partitions_match_librdkafkas_murmur2_partitioner") {
+        return;
+    }
+    let ck = Command::new("python3")
+        .args(["-c", "import confluent_kafka; confluent_kafka.murmur2"])
+        .output()
+        .unwrap();
+    if !ck.status.success() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "confluent-kafka is missing: .ci/setup installs it"
+        );
+        eprintln!("skipped: confluent-kafka is not installed");
+        return;
+    }
+    let dir = tmp();
+    let keys: Vec<String> = (0..200)
+        .map(|i| format!("key-{i}-{}", "é".repeat(i % 5)))
+        .collect();
+    let input: String = keys
+        .iter()
+        .map(|k| format!("{}\n", json!({"k": k})))
+        .collect();
+    produce(
+        dir.path(),
+        &["t", "--key", "k", "--partitions", "7"],
+        input.as_bytes(),
+    )
+    .expect_clean();
+    let ours: BTreeMap<String, u64> = consume(dir.path(), &["t", "--envelope"])
+        .records()
+        .iter()
+        .map(|e| {
+            (
+                e["key"].as_str().unwrap().to_string(),
+                e["partition"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let script = "import sys, json, confluent_kafka\nfor k in json.load(sys.stdin): print(json.dumps([k, confluent_kafka.murmur2(k.encode(), 7)]))";
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(json!(keys).to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let theirs: BTreeMap<String, u64> = parse_ndjson(&out.stdout)
+        .iter()
+        .map(|v| (v[0].as_str().unwrap().to_string(), v[1].as_u64().unwrap()))
+        .collect();
+    assert_eq!(theirs.len(), 200);
+    assert_eq!(ours, theirs);
+}
+
+#[test]
+fn until_end_follow_max_and_timestamps() {
+    let dir = tmp();
+    let input: String = (0..100)
+        .map(|i| format!("{{\"id\":{i},\"t\":\"2024-01-01T00:{:02}:00Z\"}}\n", i % 60))
+        .collect();
+    produce(
+        dir.path(),
+        &["t", "--timestamp-field", "t", "--partitions", "1"],
+        input.as_bytes(),
+    )
+    .expect_clean();
+    assert_eq!(ids(&consume(dir.path(), &["t", "--until-end"])).len(), 100);
+    assert_eq!(
+        ids(&consume(dir.path(), &["t", "--max", "5"])),
+        vec![0, 1, 2, 3, 4]
+    );
+    assert_eq!(
+        ids(&consume(dir.path(), &["t", "--from", "-3"])),
+        vec![97, 98, 99]
+    );
+    assert_eq!(
+        ids(&consume(dir.path(), &["t", "--from", "95"])),
+        vec![95, 96, 97, 98, 99]
+    );
+    // Seek by time: the first record at or after 00:59 is id 59.
+    let from_time = ids(&consume(
+        dir.path(),
+        &["t", "--from", "2024-01-01T00:59:00Z"],
+    ));
+    assert_eq!(from_time[0], 59);
+    assert_eq!(from_time.len(), 41);
+    let until = ids(&consume(
+        dir.path(),
+        &["t", "--until", "2024-01-01T00:02:00Z"],
+    ));
+    assert_eq!(until, vec![0, 1, 2]);
+    let envelope = &consume(dir.path(), &["t", "--envelope", "--max", "1"]).records()[0];
+    assert_eq!(envelope["timestamp"], json!(1_704_067_200_000i64));
+    assert_eq!(envelope["offset"], json!(0));
+
+    // --follow: a follower sees records produced after it started.
+    let mut follower = Command::new(CONSUME)
+        .args([
+            "--log-dir",
+            &s(dir.path()),
+            "t",
+            "--follow",
+            "--from",
+            "latest",
+            "--max",
+            "3",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    produce(dir.path(), &["t"], b"{\"id\":1000}\n{\"id\":1001}\n").expect_clean();
+    std::thread::sleep(Duration::from_millis(100));
+    produce(dir.path(), &["t"], b"{\"id\":1002}\n").expect_clean();
+    let out = wait_with_timeout(follower, Duration::from_secs(10));
+    assert_eq!(
+        parse_ndjson(&out)
+            .iter()
+            .map(|r| r["id"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        vec![1000, 1001, 1002]
+    );
+    follower = Command::new(CONSUME)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    follower.wait().unwrap();
+}
+
+fn wait_with_timeout(mut child: std::process::Child, limit: Duration) -> Vec<u8> {
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("process did not finish in {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap().stdout
+}
+
+#[test]
+fn two_step_commit_replays_after_a_failed_pipeline() {
+    let dir = tmp();
+    let log = s(dir.path());
+    produce(dir.path(), &["t", "--partitions", "2"], &records(0..50)).expect_clean();
+    // The downstream stage fails: nothing is committed, the next run sees everything again.
+    let failed = bash(dir.path(), &format!(
+        "set -o pipefail; $CONSUME --log-dir {log} t --group g --checkpoint cp.json | false && $CONSUME --log-dir {log} --commit cp.json"
+    ));
+    assert_ne!(failed.code, 0);
+    let ok = bash(dir.path(), &format!(
+        "set -o pipefail; $CONSUME --log-dir {log} t --group g --checkpoint cp.json > out.ndjson && $CONSUME --log-dir {log} --commit cp.json"
+    ));
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    let mut got = parse_ndjson(&std::fs::read(dir.path().join("out.ndjson")).unwrap())
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect::<Vec<_>>();
+    got.sort();
+    assert_eq!(got, (0..50).collect::<Vec<_>>());
+    // Committed: the next run has nothing; new records come next.
+    assert!(consume(dir.path(), &["t", "--group", "g"])
+        .stdout
+        .is_empty());
+    produce(dir.path(), &["t"], &records(50..60)).expect_clean();
+    let mut next = ids(&consume(dir.path(), &["t", "--group", "g"]));
+    next.sort();
+    assert_eq!(next, (50..60).collect::<Vec<_>>());
+    // Default commit: after output was flushed.
+    assert!(consume(dir.path(), &["t", "--group", "g"])
+        .stdout
+        .is_empty());
+}
+
+#[test]
+fn lag_reset_describe_and_lists() {
+    let dir = tmp();
+    produce(dir.path(), &["t", "--partitions", "2"], &records(0..100)).expect_clean();
+    consume(dir.path(), &["t", "--group", "g", "--max", "30"]).expect_clean();
+    let lag = consume(dir.path(), &["--lag", "--group", "g", "t"]);
+    lag.expect_clean();
+    let rows = lag.records();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        rows.iter().map(|r| r["lag"].as_u64().unwrap()).sum::<u64>(),
+        70
+    );
+    assert_eq!(
+        rows.iter()
+            .map(|r| r["end_offset"].as_u64().unwrap())
+            .sum::<u64>(),
+        100
+    );
+    assert!(rows
+        .iter()
+        .any(|r| r["oldest_unconsumed_timestamp"].is_string()));
+    consume(dir.path(), &["--reset", "earliest", "--group", "g", "t"]).expect_clean();
+    let lag = consume(dir.path(), &["--lag", "--group", "g", "t"]).records();
+    assert_eq!(
+        lag.iter().map(|r| r["lag"].as_u64().unwrap()).sum::<u64>(),
+        100
+    );
+    consume(dir.path(), &["--reset", "latest", "--group", "g", "t"]).expect_clean();
+    assert!(consume(dir.path(), &["t", "--group", "g"])
+        .stdout
+        .is_empty());
+    let describe = consume(dir.path(), &["--describe", "t"]).records();
+    assert_eq!(
+        describe
+            .iter()
+            .map(|r| r["records"].as_u64().unwrap())
+            .sum::<u64>(),
+        100
+    );
+    assert_eq!(
+        consume(dir.path(), &["--list-topics"]).records()[0]["partitions"],
+        2
+    );
+    assert_eq!(
+        consume(dir.path(), &["--list-groups"]).records()[0]["group"],
+        "g"
+    );
+    consume(dir.path(), &["nope"]).expect_code(1);
+    produce(dir.path(), &["t", "--partitions", "5"], b"").expect_code(2);
+    produce(dir.path(), &["--delete-topic", "t"], b"").expect_clean();
+    assert!(consume(dir.path(), &["--list-topics"]).stdout.is_empty());
+}
+
+#[test]
+fn retention_deletes_old_segments_only() {
+    let dir = tmp();
+    produce(
+        dir.path(),
+        &["t", "--segment-bytes", "4096", "--retention-bytes", "20000"],
+        &records(0..2000),
+    )
+    .expect_clean();
+    let info = &consume(dir.path(), &["--describe", "t"]).records()[0];
+    let start = info["start_offset"].as_u64().unwrap();
+    assert!(start > 0, "{info}");
+    assert_eq!(info["end_offset"], 2000);
+    assert!(
+        info["bytes"].as_u64().unwrap() <= 20000 + 4096 + 200,
+        "{info}"
+    );
+    let got = ids(&consume(dir.path(), &["t"]));
+    assert_eq!(got.first().copied(), Some(start));
+    assert_eq!(got.len() as u64, 2000 - start);
+}
+
+#[test]
+fn envelopes_copy_a_topic_faithfully() {
+    let dir = tmp();
+    let input = b"{\"key\":\"a\",\"value\":{\"x\":1},\"headers\":{\"h\":\"1\"},\"timestamp\":5}\n{\"key\":\"a\",\"value\":null}\n{\"value\":{\"y\":2},\"partition\":1}\n";
+    produce(
+        dir.path(),
+        &["src", "--envelope", "--partitions", "2"],
+        input,
+    )
+    .expect_clean();
+    let copy = consume(dir.path(), &["src", "--envelope"]);
+    produce(
+        dir.path(),
+        &["dst", "--envelope", "--partitions", "2"],
+        &copy.stdout,
+    )
+    .expect_clean();
+    let strip = |out: Output| -> Vec<Value> {
+        out.records()
+            .into_iter()
+            .map(|mut e| {
+                e.as_object_mut().unwrap().remove("topic");
+                e
+            })
+            .collect()
+    };
+    let a = strip(consume(dir.path(), &["src", "--envelope"]));
+    let b = strip(consume(dir.path(), &["dst", "--envelope"]));
+    assert_eq!(a, b);
+    assert_eq!(a.len(), 3);
+    // A tombstone has no value: not written without --envelope.
+    assert_eq!(consume(dir.path(), &["src"]).records().len(), 2);
+    assert!(a.iter().any(|e| e["value"].is_null() && e["key"] == "a"));
+    assert!(a
+        .iter()
+        .any(|e| e["headers"]["h"] == "1" && e["timestamp"] == 5));
+}
+
+#[test]
+fn bad_input_goes_through_on_error_and_good_records_before_it_are_kept() {
+    let dir = tmp();
+    let input = b"{\"id\":1}\nnot json\n{\"id\":2,\"key\":null}\n{\"id\":3}\n";
+    let out = produce(dir.path(), &["t"], input);
+    out.expect_code(1);
+    assert!(out.stderr.contains("-:2"), "{}", out.stderr);
+    assert_eq!(ids(&consume(dir.path(), &["t"])), vec![1]);
+    let out = produce(
+        dir.path(),
+        &["t", "--key", "key", "--on-error", "skip"],
+        input,
+    );
+    out.expect_code(0);
+    assert!(out.stderr.contains("skipped 3"), "{}", out.stderr);
+    // A null key is an unkeyed record; a missing key field is a bad record.
+    assert_eq!(ids(&consume(dir.path(), &["t"])), vec![1, 2]);
+}
+
+#[test]
+fn concurrent_producers_lose_nothing() {
+    let dir = tmp();
+    produce(dir.path(), &["t", "--create", "--partitions", "3"], b"").expect_clean();
+    let children: Vec<_> = (0..4u64)
+        .map(|p| {
+            let input = records(p * 100_000..(p + 1) * 100_000);
+            let mut child = Command::new(PRODUCE)
+                .args(["--log-dir", &s(dir.path()), "t"])
+                .stdin(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            std::thread::spawn(move || {
+                use std::io::Write;
+                stdin.write_all(&input).unwrap();
+            });
+            child
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let got = ids(&consume(dir.path(), &["t"]));
+    assert_eq!(got.len(), 400_000);
+    let unique: BTreeSet<u64> = got.into_iter().collect();
+    assert_eq!(unique.len(), 400_000);
+}
+
+#[test]
+fn a_killed_producer_leaves_only_whole_records() {
+    let dir = tmp();
+    let big = records(0..2_000_000);
+    for _ in 0..3 {
+        let mut child = Command::new(PRODUCE)
+            .args(["--log-dir", &s(dir.path()), "t"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = big.clone();
+        let feeder = std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = stdin.write_all(&input);
+        });
+        std::thread::sleep(Duration::from_millis(150));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let _ = feeder.join();
+        // Every record a consumer sees is whole, and offsets have no gaps.
+        let out = consume(dir.path(), &["t", "--envelope"]);
+        out.expect_clean();
+        let envelopes = out.records();
+        for (i, e) in envelopes.iter().enumerate() {
+            assert_eq!(e["offset"], json!(i as u64));
+            assert!(e["value"]["id"].is_u64());
+        }
+    }
+    let before = consume(dir.path(), &["t"]).records().len();
+    produce(dir.path(), &["t"], &records(0..10)).expect_clean();
+    assert_eq!(consume(dir.path(), &["t"]).records().len(), before + 10);
+}
+
+#[test]
+fn group_members_share_partitions_and_take_over_from_a_killed_one() {
+    let dir = tmp();
+    produce(dir.path(), &["t", "--create", "--partitions", "4"], b"").expect_clean();
+    let spawn = || {
+        let mut child = Command::new(CONSUME)
+            .args([
+                "--log-dir",
+                &s(dir.path()),
+                "t",
+                "--group",
+                "g",
+                "--follow",
+                "--envelope",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Drain stdout as it comes, so the member never blocks on a full pipe.
+        let mut stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            use std::io::Read;
+            let _ = stdout.read_to_end(&mut out);
+            out
+        });
+        (child, reader)
+    };
+    let (mut a, a_reader) = spawn();
+    let (mut b, b_reader) = spawn();
+    // Let both join and rebalance (members rebalance every second).
+    std::thread::sleep(Duration::from_millis(2500));
+    produce(dir.path(), &["t"], &records(0..400)).expect_clean();
+    std::thread::sleep(Duration::from_millis(1500));
+    a.kill().unwrap(); // SIGKILL: its locks go with it
+    a.wait().unwrap();
+    let a_parts: BTreeSet<u64> = whole_lines(&a_reader.join().unwrap())
+        .iter()
+        .map(|e| e["partition"].as_u64().unwrap())
+        .collect();
+    // b takes over a's partitions: records produced now all reach b.
+    std::thread::sleep(Duration::from_millis(2500));
+    produce(dir.path(), &["t"], &records(400..800)).expect_clean();
+    std::thread::sleep(Duration::from_millis(2000));
+    b.kill().unwrap();
+    b.wait().unwrap();
+    let b_records = whole_lines(&b_reader.join().unwrap());
+    let b_parts: BTreeSet<u64> = b_records
+        .iter()
+        .filter(|e| e["value"]["id"].as_u64().unwrap() < 400)
+        .map(|e| e["partition"].as_u64().unwrap())
+        .collect();
+    assert!(
+        !a_parts.is_empty() && !b_parts.is_empty(),
+        "both members read: {a_parts:?} {b_parts:?}"
+    );
+    assert!(
+        a_parts.is_disjoint(&b_parts),
+        "no partition read by both: {a_parts:?} {b_parts:?}"
+    );
+    let late: BTreeSet<u64> = b_records
+        .iter()
+        .filter_map(|e| e["value"]["id"].as_u64())
+        .filter(|&id| id >= 400)
+        .collect();
+    assert_eq!(late.len(), 400, "after the kill, b reads every partition");
+}
+
+/// The records of a killed process's output: its last line may be cut short.
+fn whole_lines(out: &[u8]) -> Vec<Value> {
+    let end = out.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    parse_ndjson(&out[..end])
+}
