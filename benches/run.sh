@@ -43,3 +43,12 @@ if python3 -c 'import duckdb' 2> /dev/null; then
     ours=$(measure "cat flights3.ndjson | $bin/load --overwrite out.parquet")
     report "load NDJSON -> Parquet (pipe)" "duckdb" "$ours" "$(measure "python3 -c \"import duckdb; duckdb.sql(\\\"COPY (FROM read_json('flights3.ndjson')) TO 'dd.parquet' (FORMAT parquet)\\\")\"")"
 fi
+
+# produce / consume on the embedded log against plain cat of the same bytes.
+export SLUICE_LOG_DIR="$work/log"
+cat_write=$(measure "cat flights3.ndjson > cat.out")
+ours=$(measure "rm -rf '$work/log'; $bin/produce flights --acks 1 < flights3.ndjson")
+report "produce --acks 1 (1M records)" "cat>file" "$ours" "$cat_write"
+cat_read=$(measure "cat cat.out > /dev/null")
+ours=$(measure "$bin/consume flights --group bench --commit auto > /dev/null; $bin/consume --reset earliest --group bench flights > /dev/null")
+report "consume --group (1M records)" "cat" "$ours" "$cat_read"

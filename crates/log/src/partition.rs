@@ -10,7 +10,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use crate::record::{Record, FRAME};
+use crate::record::{Batch, Record, FRAME};
 
 /// Write an index entry every this many bytes of records.
 const INDEX_INTERVAL: u64 = 4096;
@@ -29,12 +29,16 @@ pub struct Rolling {
 }
 
 /// One partition's directory.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Partition {
     dir: PathBuf,
+    /// The active segment's end after this process's last append: still right when the file
+    /// has not grown since (no other writer appended), which saves a recovery scan per batch.
+    tail: std::sync::Mutex<Option<Tail>>,
 }
 
 /// The state of the active segment's end, as recovered under the lock.
+#[derive(Debug, Clone, Copy)]
 struct Tail {
     base: u64,
     len: u64,
@@ -65,24 +69,13 @@ impl Partition {
         fs::create_dir_all(dir)?;
         Ok(Partition {
             dir: dir.to_path_buf(),
+            tail: std::sync::Mutex::new(None),
         })
     }
 
     /// Base offsets of the segments, oldest first.
     pub fn segments(&self) -> io::Result<Vec<u64>> {
-        let mut bases = Vec::new();
-        for entry in fs::read_dir(&self.dir)? {
-            let name = entry?.file_name();
-            let name = name.to_string_lossy();
-            if let Some(base) = name
-                .strip_suffix(".log")
-                .and_then(|b| b.parse::<u64>().ok())
-            {
-                bases.push(base);
-            }
-        }
-        bases.sort_unstable();
-        Ok(bases)
+        list_segments(&self.dir)
     }
 
     /// Takes the partition's write lock (released when the file is dropped; also when the
@@ -97,20 +90,28 @@ impl Partition {
         Ok(file)
     }
 
-    /// Appends records (their offsets are set), rolling to a new segment where the active one
-    /// is full or old; with `sync`, fsyncs before returning. Returns the first offset written.
+    /// Appends a batch of records, rolling to a new segment where the active one is full or
+    /// old; with `sync`, fsyncs before returning. Returns the first offset written.
     pub fn append(
         &self,
-        records: &mut [Record],
+        batch: &mut Batch,
         rolling: Rolling,
         now_ms: i64,
         sync: bool,
     ) -> io::Result<u64> {
         let _lock = self.lock()?;
-        let mut tail = self.recover_tail()?;
+        let cached = *self.tail.lock().unwrap_or_else(|e| e.into_inner());
+        let still_valid = cached.filter(|t| {
+            fs::metadata(segment_path(&self.dir, t.base, "log")).is_ok_and(|m| m.len() == t.len)
+                && !segment_path(&self.dir, t.next_offset, "log").exists()
+        });
+        let mut tail = match still_valid {
+            Some(t) => t,
+            None => self.recover_tail()?,
+        };
         let first = tail.next_offset;
         let mut done = 0;
-        while done < records.len() {
+        while done < batch.len() {
             let too_old = tail
                 .first_timestamp
                 .is_some_and(|t| now_ms.saturating_sub(t) >= rolling.segment_ms);
@@ -124,32 +125,35 @@ impl Partition {
                     first_timestamp: None,
                 };
             }
-            done +=
-                self.append_run(&mut tail, &mut records[done..], rolling.segment_bytes, sync)?;
+            done = self.append_run(&mut tail, batch, done, rolling.segment_bytes, sync)?;
         }
+        *self.tail.lock().unwrap_or_else(|e| e.into_inner()) = Some(tail);
         Ok(first)
     }
 
-    /// Writes records to the active segment until it is full (at least one); returns how many.
+    /// Writes records from `from` on to the active segment until it is full (at least one);
+    /// returns the index of the first record not written.
     fn append_run(
         &self,
         tail: &mut Tail,
-        records: &mut [Record],
+        batch: &mut Batch,
+        from: usize,
         segment_bytes: u64,
         sync: bool,
     ) -> io::Result<usize> {
-        let mut bytes = Vec::with_capacity(records.len().min(4096) * 128);
         let mut index = Vec::new();
         let mut time_index = Vec::new();
-        let mut count = 0;
-        for record in records.iter_mut() {
-            let position = tail.len + bytes.len() as u64;
-            if count > 0 && position >= segment_bytes {
+        let run_start = batch.record(from).0;
+        let mut to = from;
+        while to < batch.len() {
+            let (start, _, timestamp) = batch.record(to);
+            let position = tail.len + (start - run_start) as u64;
+            if to > from && position >= segment_bytes {
                 break;
             }
             let offset = tail.next_offset;
-            tail.max_timestamp = tail.max_timestamp.max(record.timestamp);
-            tail.first_timestamp.get_or_insert(record.timestamp);
+            tail.max_timestamp = tail.max_timestamp.max(timestamp);
+            tail.first_timestamp.get_or_insert(timestamp);
             if position == 0 || position - tail.last_index_pos >= INDEX_INTERVAL {
                 let relative = (offset - tail.base) as u32;
                 index.extend_from_slice(&relative.to_le_bytes());
@@ -159,17 +163,17 @@ impl Partition {
                 time_index.extend_from_slice(&(position as u32).to_le_bytes());
                 tail.last_index_pos = position;
             }
-            record.offset = offset;
-            record.encode(offset, &mut bytes);
+            batch.seal(to, offset);
             tail.next_offset += 1;
-            count += 1;
+            to += 1;
         }
+        let bytes = batch.bytes(from, to);
         let new_segment = tail.len == 0;
         let mut log = OpenOptions::new()
             .create(true)
             .append(true)
             .open(segment_path(&self.dir, tail.base, "log"))?;
-        log.write_all(&bytes)?;
+        log.write_all(bytes)?;
         tail.len += bytes.len() as u64;
         let append_to = |ext: &str, data: &[u8]| -> io::Result<Option<File>> {
             if data.is_empty() {
@@ -193,7 +197,7 @@ impl Partition {
                 f.sync_data()?;
             }
         }
-        Ok(count)
+        Ok(to)
     }
 
     /// Finds the end of the active segment, truncating a torn tail (call under the lock).
@@ -425,17 +429,54 @@ impl Partition {
     }
 }
 
+/// Base offsets of the segments in a partition directory, oldest first.
+fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
+    let mut bases = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        if let Some(base) = name
+            .strip_suffix(".log")
+            .and_then(|b| b.parse::<u64>().ok())
+        {
+            bases.push(base);
+        }
+    }
+    bases.sort_unstable();
+    Ok(bases)
+}
+
 fn entry_u32(entry: &[u8], from: usize, to: usize) -> u32 {
     u32::from_le_bytes(entry[from..to].try_into().expect("4 bytes"))
 }
 
 /// The whole entries of an index file (an entry cut short by a crash is ignored).
-fn read_entries(path: &Path, size: usize) -> io::Result<Vec<Vec<u8>>> {
-    match fs::read(path) {
-        Ok(bytes) => Ok(bytes.chunks_exact(size).map(<[u8]>::to_vec).collect()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(e),
+struct Entries {
+    bytes: Vec<u8>,
+    size: usize,
+}
+
+impl Entries {
+    fn iter(&self) -> std::slice::ChunksExact<'_, u8> {
+        self.bytes.chunks_exact(self.size)
     }
+
+    fn len(&self) -> usize {
+        self.bytes.len() / self.size
+    }
+
+    fn last(&self) -> Option<&[u8]> {
+        self.iter().next_back()
+    }
+}
+
+fn read_entries(path: &Path, size: usize) -> io::Result<Entries> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    Ok(Entries { bytes, size })
 }
 
 /// Reads a partition's records in order. `next` returns `None` at the current end; calling it
@@ -481,12 +522,7 @@ impl PartitionReader {
                     if self.stay_in_segment == Some(base) {
                         return Ok(None);
                     }
-                    let newer = Partition {
-                        dir: self.dir.clone(),
-                    }
-                    .segments()?
-                    .into_iter()
-                    .any(|b| b > base);
+                    let newer = list_segments(&self.dir)?.into_iter().any(|b| b > base);
                     if newer && self.pos == self.buf.len() {
                         self.current = None;
                         continue;
@@ -522,10 +558,7 @@ impl PartitionReader {
 
     /// Opens the segment holding `next_offset`, positioned by its index.
     fn open_segment(&mut self) -> io::Result<bool> {
-        let segments = Partition {
-            dir: self.dir.clone(),
-        }
-        .segments()?;
+        let segments = list_segments(&self.dir)?;
         let Some(&base) = segments
             .iter()
             .rev()
@@ -573,6 +606,14 @@ mod tests {
         }
     }
 
+    fn batch(records: &[Record]) -> Batch {
+        let mut batch = Batch::default();
+        for r in records {
+            batch.push_record(r);
+        }
+        batch
+    }
+
     fn read_all(p: &Partition, from: u64) -> Vec<(u64, String)> {
         let mut reader = p.reader(from).unwrap();
         let mut out = Vec::new();
@@ -590,11 +631,11 @@ mod tests {
             segment_bytes: 10_000,
             segment_ms: i64::MAX,
         };
-        for batch in 0..50 {
-            let mut records: Vec<_> = (0..20)
-                .map(|i| record(batch * 20 + i, &format!("v{}", batch * 20 + i)))
+        for n in 0..50 {
+            let records: Vec<_> = (0..20)
+                .map(|i| record(n * 20 + i, &format!("v{}", n * 20 + i)))
                 .collect();
-            p.append(&mut records, small, 0, false).unwrap();
+            p.append(&mut batch(&records), small, 0, false).unwrap();
         }
         assert!(p.segments().unwrap().len() > 3);
         assert_eq!(p.end_offset().unwrap(), 1000);
@@ -620,7 +661,7 @@ mod tests {
     fn a_torn_tail_is_invisible_to_readers_and_truncated_by_the_next_writer() {
         let dir = tempfile::tempdir().unwrap();
         let p = Partition::open(dir.path()).unwrap();
-        p.append(&mut [record(1, "a"), record(2, "b")], ROLL, 0, true)
+        p.append(&mut batch(&[record(1, "a"), record(2, "b")]), ROLL, 0, true)
             .unwrap();
         let log = segment_path(dir.path(), 0, "log");
         let whole = fs::metadata(&log).unwrap().len();
@@ -631,7 +672,8 @@ mod tests {
         f.write_all(&half[..half.len() / 2]).unwrap();
         assert_eq!(read_all(&p, 0).len(), 2);
         assert_eq!(p.end_offset().unwrap(), 2);
-        p.append(&mut [record(4, "c")], ROLL, 0, true).unwrap();
+        p.append(&mut batch(&[record(4, "c")]), ROLL, 0, true)
+            .unwrap();
         let mut c = Vec::new();
         record(4, "c").encode(2, &mut c);
         assert_eq!(fs::metadata(&log).unwrap().len(), whole + c.len() as u64);
@@ -648,10 +690,10 @@ mod tests {
                 std::thread::spawn(move || {
                     let p = Partition::open(&path).unwrap();
                     for b in 0..50 {
-                        let mut batch: Vec<_> = (0..10)
+                        let records: Vec<_> = (0..10)
                             .map(|i| record(0, &format!("{t}-{b}-{i}")))
                             .collect();
-                        p.append(&mut batch, ROLL, 0, false).unwrap();
+                        p.append(&mut batch(&records), ROLL, 0, false).unwrap();
                     }
                 })
             })

@@ -25,22 +25,15 @@ impl Record {
     /// Appends the record, framed and checksummed, with the given offset.
     pub fn encode(&self, offset: u64, out: &mut Vec<u8>) {
         let start = out.len();
-        out.extend_from_slice(&[0; FRAME]);
-        out.extend_from_slice(&offset.to_le_bytes());
-        out.extend_from_slice(&self.timestamp.to_le_bytes());
-        put_bytes(out, self.key.as_deref());
-        put_bytes(out, self.value.as_deref());
-        out.extend_from_slice(&(self.headers.len() as u32).to_le_bytes());
-        for (name, value) in &self.headers {
-            out.extend_from_slice(&(name.len() as u32).to_le_bytes());
-            out.extend_from_slice(name.as_bytes());
-            put_bytes(out, value.as_deref());
-        }
-        let body = &out[start + FRAME..];
-        let len = body.len() as u32;
-        let crc = crc32fast::hash(body);
-        out[start..start + 4].copy_from_slice(&len.to_le_bytes());
-        out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+        encode_unsealed(
+            out,
+            self.timestamp,
+            self.key.as_deref(),
+            self.value.as_deref(),
+            &self.headers,
+            &[],
+        );
+        seal(&mut out[start..], offset);
     }
 
     /// Decodes the record at the start of `bytes`. `Ok(None)` when the bytes end before the
@@ -87,6 +80,119 @@ impl Record {
         record
             .map(|rec| Some((rec, FRAME + len)))
             .ok_or_else(|| "malformed record".to_string())
+    }
+}
+
+/// A header as stored: a name and an optional value.
+pub type Header = (String, Option<Vec<u8>>);
+
+/// Appends a record without its offset and checksum (see [`seal`]); `headers` and `more`
+/// are written one after the other.
+fn encode_unsealed(
+    out: &mut Vec<u8>,
+    timestamp: i64,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[Header],
+    more: &[Header],
+) {
+    let start = out.len();
+    out.extend_from_slice(&[0; FRAME + 8]);
+    out.extend_from_slice(&timestamp.to_le_bytes());
+    put_bytes(out, key);
+    put_bytes(out, value);
+    out.extend_from_slice(&((headers.len() + more.len()) as u32).to_le_bytes());
+    for (name, value) in headers.iter().chain(more) {
+        out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        out.extend_from_slice(name.as_bytes());
+        put_bytes(out, value.as_deref());
+    }
+    let len = (out.len() - start - FRAME) as u32;
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+/// Writes a framed record's offset and then its checksum.
+fn seal(record: &mut [u8], offset: u64) {
+    record[FRAME..FRAME + 8].copy_from_slice(&offset.to_le_bytes());
+    let crc = crc32fast::hash(&record[FRAME..]);
+    record[4..8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Records encoded for appending before their offsets are known: one buffer for the whole
+/// batch, so producing a record costs no allocation. The log seals each record (offset and
+/// checksum) when it appends it.
+#[derive(Debug, Default)]
+pub struct Batch {
+    bytes: Vec<u8>,
+    starts: Vec<usize>,
+    timestamps: Vec<i64>,
+}
+
+impl Batch {
+    /// Adds a record; `headers` and then `more` become its headers.
+    pub fn push(
+        &mut self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+        more: &[Header],
+    ) {
+        self.starts.push(self.bytes.len());
+        self.timestamps.push(timestamp);
+        encode_unsealed(&mut self.bytes, timestamp, key, value, headers, more);
+    }
+
+    /// Adds a record.
+    pub fn push_record(&mut self, record: &Record) {
+        self.push(
+            record.timestamp,
+            record.key.as_deref(),
+            record.value.as_deref(),
+            &record.headers,
+            &[],
+        );
+    }
+
+    /// Records in the batch.
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// True when the batch holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    /// Bytes of the encoded records.
+    pub fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Empties the batch, keeping its buffers.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.starts.clear();
+        self.timestamps.clear();
+    }
+
+    /// Record `i`'s start, end and timestamp.
+    pub(crate) fn record(&self, i: usize) -> (usize, usize, i64) {
+        let end = self.starts.get(i + 1).copied().unwrap_or(self.bytes.len());
+        (self.starts[i], end, self.timestamps[i])
+    }
+
+    /// Seals record `i` with its offset.
+    pub(crate) fn seal(&mut self, i: usize, offset: u64) {
+        let (start, end, _) = self.record(i);
+        seal(&mut self.bytes[start..end], offset);
+    }
+
+    /// The bytes of records `from..to`.
+    pub(crate) fn bytes(&self, from: usize, to: usize) -> &[u8] {
+        let start = self.starts[from];
+        let end = self.starts.get(to).copied().unwrap_or(self.bytes.len());
+        &self.bytes[start..end]
     }
 }
 

@@ -8,7 +8,8 @@ use clap::Parser;
 use sluice_cli::{parse_duration_ms, parse_size, CommonArgs, LogDirArgs};
 use sluice_log::envelope::{now_ms, parse_time, read_envelope};
 use sluice_log::murmur2::partition_for_key;
-use sluice_log::{Record, Topic, TopicConfig};
+use sluice_log::record::Header;
+use sluice_log::{Batch, Topic, TopicConfig};
 use sluice_stream::input;
 use sluice_stream::json::{field, is_blank, object_fields, scalar_text, validate_object, Fields};
 use sluice_stream::lines::LineReader;
@@ -156,16 +157,17 @@ pub fn run(args: Args) -> Result<()> {
                     byte: Some(info.byte),
                     row: None,
                 };
-                let record = if info.oversize {
+                let added = if info.oversize {
                     Err(format!(
                         "record of {} bytes is longer than --max-record-bytes",
                         info.len
                     ))
                 } else {
-                    producer.record(&line)
+                    producer.add(&line)
                 };
-                match record {
-                    Ok((record, partition)) => producer.push(record, partition)?,
+                match added {
+                    Ok(Some(partition)) => producer.flush_if_full(partition)?,
+                    Ok(None) => {}
                     Err(reason) => rejects.reject(&position, &reason, &line, info.oversize)?,
                 }
             }
@@ -233,8 +235,11 @@ fn open_topic(log_dir: &Path, args: &Args) -> Result<Topic> {
 struct Producer<'a> {
     topic: &'a Topic,
     args: &'a Args,
-    headers: Vec<(String, Option<Vec<u8>>)>,
-    batches: BTreeMap<u32, Vec<Record>>,
+    headers: Vec<Header>,
+    /// Headers taken from fields of the current record.
+    field_headers: Vec<Header>,
+    batches: BTreeMap<u32, Batch>,
+    partitions: BTreeMap<u32, sluice_log::Partition>,
     batch: usize,
     next_unkeyed: u32,
     written: u64,
@@ -256,7 +261,9 @@ impl<'a> Producer<'a> {
             topic,
             args,
             headers,
+            field_headers: Vec::new(),
             batches: BTreeMap::new(),
+            partitions: BTreeMap::new(),
             batch: if args.acks == "0" { BATCH * 4 } else { BATCH },
             next_unkeyed: (now_ms() as u32) % topic.config.partitions,
             written: 0,
@@ -264,15 +271,14 @@ impl<'a> Producer<'a> {
         })
     }
 
-    /// Builds the record for a line, and its partition.
-    fn record(&mut self, line: &[u8]) -> Result<(Record, u32), String> {
+    /// Adds the record a line stands for to its partition's batch; returns the partition.
+    fn add(&mut self, line: &[u8]) -> Result<Option<u32>, String> {
         let text = std::str::from_utf8(line)
             .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
         let partitions = self.topic.config.partitions;
         if self.args.envelope {
             let envelope = read_envelope(text)?;
-            let mut record = envelope.record;
-            record.headers.extend(self.headers.iter().cloned());
+            let record = envelope.record;
             let partition = match envelope.partition.or(self.args.partition) {
                 Some(p) if p < partitions => p,
                 Some(p) => {
@@ -282,45 +288,51 @@ impl<'a> Producer<'a> {
                 }
                 None => self.partition_for(record.key.as_deref()),
             };
-            return Ok((record, partition));
+            self.batches.entry(partition).or_default().push(
+                record.timestamp,
+                record.key.as_deref(),
+                record.value.as_deref(),
+                &record.headers,
+                &self.headers,
+            );
+            return Ok(Some(partition));
         }
         validate_object(line)?;
-        let needs_fields = self.args.key.is_some()
-            || self.args.timestamp_field.is_some()
-            || !self.args.header_fields.is_empty();
-        let mut record = Record {
-            timestamp: now_ms(),
-            value: Some(line.to_vec()),
-            headers: self.headers.clone(),
-            ..Record::default()
-        };
-        if needs_fields {
-            if let Some(path) = &self.args.key {
-                let key = lookup(text, path)
-                    .ok_or_else(|| format!("the record has no key field {path:?}"))?;
-                record.key = key;
-            }
-            if let Some(path) = &self.args.timestamp_field {
-                let raw = lookup_raw(text, path)
-                    .ok_or_else(|| format!("the record has no timestamp field {path:?}"))?;
-                let value: serde_json::Value =
-                    serde_json::from_str(&raw).map_err(|e| e.to_string())?;
-                record.timestamp = match &value {
+        let mut timestamp = None;
+        let mut key = None;
+        self.field_headers.clear();
+        if let Some(path) = &self.args.key {
+            key = lookup(text, path)
+                .ok_or_else(|| format!("the record has no key field {path:?}"))?;
+        }
+        if let Some(path) = &self.args.timestamp_field {
+            let raw = lookup_raw(text, path)
+                .ok_or_else(|| format!("the record has no timestamp field {path:?}"))?;
+            let value: serde_json::Value = serde_json::from_str(&raw).map_err(|e| e.to_string())?;
+            timestamp = Some(
+                match &value {
                     serde_json::Value::String(s) => parse_time(s),
                     other => sluice_log::envelope::timestamp_of(other),
                 }
-                .ok_or_else(|| format!("timestamp field {path:?} holds {raw}, neither ms since the epoch nor RFC 3339"))?;
-            }
-            for path in &self.args.header_fields {
-                let value = lookup(text, path).unwrap_or(None);
-                record.headers.push((path.clone(), value));
-            }
+                .ok_or_else(|| format!("timestamp field {path:?} holds {raw}, neither ms since the epoch nor RFC 3339"))?,
+            );
+        }
+        for path in &self.args.header_fields {
+            let value = lookup(text, path).unwrap_or(None);
+            self.field_headers.push((path.clone(), value));
         }
         let partition = match self.args.partition {
             Some(p) => p,
-            None => self.partition_for(record.key.as_deref()),
+            None => self.partition_for(key.as_deref()),
         };
-        Ok((record, partition))
+        self.batches.entry(partition).or_default().push(
+            timestamp.unwrap_or_else(now_ms),
+            key.as_deref(),
+            Some(line),
+            &self.headers,
+            &self.field_headers,
+        );
+        Ok(Some(partition))
     }
 
     fn partition_for(&mut self, key: Option<&[u8]>) -> u32 {
@@ -335,27 +347,33 @@ impl<'a> Producer<'a> {
         }
     }
 
-    fn push(&mut self, record: Record, partition: u32) -> Result<()> {
-        let batch = self.batches.entry(partition).or_default();
-        batch.push(record);
-        if batch.len() >= self.batch {
+    fn flush_if_full(&mut self, partition: u32) -> Result<()> {
+        if self
+            .batches
+            .get(&partition)
+            .is_some_and(|b| b.len() >= self.batch || b.byte_len() >= 4 << 20)
+        {
             self.flush(partition)?;
         }
         Ok(())
     }
 
     fn flush(&mut self, partition: u32) -> Result<()> {
-        let Some(mut batch) = self.batches.remove(&partition) else {
+        let Some(batch) = self.batches.get_mut(&partition) else {
             return Ok(());
         };
         if batch.is_empty() {
             return Ok(());
         }
-        let p = self
-            .topic
-            .partition(partition)
-            .map_err(|e| Error::io(format!("cannot open partition {partition}"), e))?;
-        p.append(&mut batch, self.topic.config.rolling(), now_ms(), self.sync)
+        if !self.partitions.contains_key(&partition) {
+            let p = self
+                .topic
+                .partition(partition)
+                .map_err(|e| Error::io(format!("cannot open partition {partition}"), e))?;
+            self.partitions.insert(partition, p);
+        }
+        self.partitions[&partition]
+            .append(batch, self.topic.config.rolling(), now_ms(), self.sync)
             .map_err(|e| {
                 Error::io(
                     format!("cannot write to {} partition {partition}", self.topic.name),
@@ -363,6 +381,7 @@ impl<'a> Producer<'a> {
                 )
             })?;
         self.written += batch.len() as u64;
+        batch.clear();
         Ok(())
     }
 
