@@ -90,6 +90,15 @@ pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("'{text}' is out of range"))
 }
 
+/// Parses a field separator: one ASCII character, or `\t` / `tab` for a tab.
+pub fn parse_delimiter(text: &str) -> Result<u8, String> {
+    match text {
+        "\\t" | "tab" | "\t" => Ok(b'\t'),
+        _ if text.len() == 1 && text.is_ascii() => Ok(text.as_bytes()[0]),
+        _ => Err(format!("'{text}' is not one ASCII character")),
+    }
+}
+
 /// Parses a byte size such as `16MiB`, `512K` or `1000`.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();

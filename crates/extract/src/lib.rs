@@ -67,7 +67,7 @@ pub struct Args {
     pub format: Option<Format>,
 
     /// CSV field separator (one ASCII character; `\t` or `tab` for tabs).
-    #[arg(short, long, value_name = "CHAR", value_parser = parse_delimiter)]
+    #[arg(short, long, value_name = "CHAR", value_parser = sluice_cli::parse_delimiter)]
     pub delimiter: Option<u8>,
 
     /// The CSV has no header row: columns are named column_1, column_2, …
@@ -111,14 +111,6 @@ pub enum Infer {
     Auto,
     /// Every value stays a string.
     None,
-}
-
-fn parse_delimiter(text: &str) -> Result<u8, String> {
-    match text {
-        "\\t" | "tab" | "\t" => Ok(b'\t'),
-        _ if text.len() == 1 && text.is_ascii() => Ok(text.as_bytes()[0]),
-        _ => Err(format!("'{text}' is not one ASCII character")),
-    }
 }
 
 /// Runs `extract`.

@@ -20,7 +20,9 @@ use sluice_stream::lines::LineReader;
 use sluice_stream::progress::bytes_bar;
 use sluice_stream::{Error, Rejects, Result, Stats};
 
-use crate::pipeline::{for_each_record, InputFile, Limits, Reshaper, Shape, Spill, Writers};
+use crate::pipeline::{
+    for_each_record, recycle, reshape_each, InputFile, Limits, Reshaper, Shape, Spill, Writers,
+};
 use crate::target::Target;
 pub use crate::target::{partition_component, Layout};
 use crate::writer::WriterOptions;
@@ -96,7 +98,7 @@ pub struct Args {
     pub columns: Option<Vec<String>>,
 
     /// CSV field separator (one ASCII character).
-    #[arg(short, long, value_name = "CHAR", default_value = ",", value_parser = parse_delimiter)]
+    #[arg(short, long, value_name = "CHAR", default_value = ",", value_parser = sluice_cli::parse_delimiter)]
     pub delimiter: u8,
 
     /// Read the schema from this file instead of inferring it (Parquet, Arrow).
@@ -142,14 +144,6 @@ pub struct Args {
 
     #[command(flatten)]
     pub common: CommonArgs,
-}
-
-fn parse_delimiter(text: &str) -> Result<u8, String> {
-    match text {
-        "\\t" | "tab" | "\t" => Ok(b'\t'),
-        _ if text.len() == 1 && text.is_ascii() => Ok(text.as_bytes()[0]),
-        _ => Err(format!("'{text}' is not one ASCII character")),
-    }
 }
 
 fn parse_rows(text: &str) -> Result<usize, String> {
@@ -265,23 +259,14 @@ pub fn run(args: Args) -> Result<()> {
     let (records_in, rows, bytes_out) = if !two_pass {
         let mut writers = Writers::new(target, options, limits);
         let mut reshaper = Reshaper::new(shape, None, false, csv, format.is_typed());
-        let (records, _) = for_each_record(
+        let (records, _) = reshape_each(
             &inputs,
             max,
             &mut rejects,
             bar.as_ref(),
-            None,
-            |text, place, rejects| {
-                let mut fields = recycle(std::mem::take(&mut storage));
-                let accepted = match reshaper.apply(text, &mut fields, &place, rejects)? {
-                    Some((out, partition)) => {
-                        writers.write(partition, out, &fields, place, rejects)?;
-                        true
-                    }
-                    None => false,
-                };
-                storage = recycle(fields);
-                Ok(accepted)
+            &mut reshaper,
+            |out, partition, fields, place, rejects| {
+                writers.write(partition, out, fields, place, rejects)
             },
         )?;
         let (rows, bytes) = writers.finish(&mut rejects, single_file)?;
@@ -346,25 +331,15 @@ pub fn run(args: Args) -> Result<()> {
             None
         };
         let mut reshaper = Reshaper::new(shape, inference, learn_keys, false, false);
-        let (records, rejected) = for_each_record(
+        let (records, rejected) = reshape_each(
             &inputs,
             max,
             &mut rejects,
             bar.as_ref(),
-            None,
-            |text, place, rejects| {
-                let mut fields = recycle(std::mem::take(&mut storage));
-                let accepted = match reshaper.apply(text, &mut fields, &place, rejects)? {
-                    Some((out, partition)) => {
-                        if let Some(spill) = spill.as_mut() {
-                            spill.write(partition, out)?;
-                        }
-                        true
-                    }
-                    None => false,
-                };
-                storage = recycle(fields);
-                Ok(accepted)
+            &mut reshaper,
+            |out, partition, _, _, _| match spill.as_mut() {
+                Some(spill) => spill.write(partition, out),
+                None => Ok(()),
             },
         )?;
         if let Some(inference) = &reshaper.inference {
@@ -424,13 +399,6 @@ pub fn run(args: Args) -> Result<()> {
         eprintln!("{}", stats.to_json());
     }
     Ok(())
-}
-
-/// Reuses a field vector's allocation for records with another lifetime (no element survives;
-/// `filter_map` is what lets the element type change, and std collects it in place).
-#[allow(clippy::unnecessary_filter_map)]
-fn recycle<'b>(fields: Fields<'_>) -> Fields<'b> {
-    fields.into_iter().filter_map(|_| None).collect()
 }
 
 /// Writes the records of one spill file (already validated and reshaped).

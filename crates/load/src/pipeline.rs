@@ -127,6 +127,45 @@ pub fn for_each_record(
     Ok((records, rejected))
 }
 
+/// Reads every record of the inputs, reshapes it, and hands what goes out (its text,
+/// partition and top-level fields) to `sink`. Returns what [`for_each_record`] returns.
+pub fn reshape_each(
+    inputs: &[InputFile],
+    max_bytes: usize,
+    rejects: &mut Rejects,
+    bar: Option<&ProgressBar>,
+    reshaper: &mut Reshaper,
+    mut sink: impl FnMut(&[u8], &str, &Fields, RecordPlace, &mut Rejects) -> Result<()>,
+) -> Result<(u64, Vec<Vec<u64>>)> {
+    let mut storage: Fields<'static> = Vec::new();
+    for_each_record(
+        inputs,
+        max_bytes,
+        rejects,
+        bar,
+        None,
+        |text, place, rejects| {
+            let mut fields = recycle(std::mem::take(&mut storage));
+            let accepted = match reshaper.apply(text, &mut fields, &place, rejects)? {
+                Some((out, partition)) => {
+                    sink(out, partition, &fields, place, rejects)?;
+                    true
+                }
+                None => false,
+            };
+            storage = recycle(fields);
+            Ok(accepted)
+        },
+    )
+}
+
+/// Reuses a field vector's allocation for records with another lifetime (no element survives;
+/// `filter_map` is what lets the element type change, and std collects it in place).
+#[allow(clippy::unnecessary_filter_map)]
+pub fn recycle<'b>(fields: Fields<'_>) -> Fields<'b> {
+    fields.into_iter().filter_map(|_| None).collect()
+}
+
 /// Writes records into files in order, one open file at a time, rolling by the limits and
 /// starting a new file when the partition changes.
 pub struct Writers {
