@@ -544,9 +544,11 @@ impl<'a> Consumer<'a> {
     fn read_available(&mut self) -> Result<u64> {
         let mut total = 0;
         for a in self.assigned.iter_mut().filter(|a| !a.done) {
+            let mut delivered = None;
+            let topic = &self.topics[a.topic].name;
             loop {
                 if self.args.max.is_some_and(|m| self.written >= m) {
-                    return Ok(total);
+                    break;
                 }
                 if a.end.is_some_and(|e| a.reader.position() >= e) {
                     a.done = true;
@@ -554,7 +556,7 @@ impl<'a> Consumer<'a> {
                 }
                 let Some(record) = a
                     .reader
-                    .next_record()
+                    .next_view()
                     .map_err(io_err("cannot read partition"))?
                 else {
                     if a.end.is_some() {
@@ -568,14 +570,12 @@ impl<'a> Consumer<'a> {
                     a.done = true;
                     break;
                 }
-                self.reached
-                    .insert((a.topic, a.partition), record.offset + 1);
-                let topic = &self.topics[a.topic].name;
+                delivered = Some(record.offset + 1);
                 if self.args.envelope {
                     self.line.clear();
                     write_envelope(&mut self.line, topic, a.partition, &record);
                     self.out.write_record(&self.line)?;
-                } else if let Some(value) = &record.value {
+                } else if let Some(value) = record.value {
                     self.out.write_record(value)?;
                 } else {
                     // A tombstone has no value to write without --envelope.
@@ -583,6 +583,10 @@ impl<'a> Consumer<'a> {
                 }
                 self.written += 1;
                 total += 1;
+            }
+            // Only records written count as reached (not one read past --until).
+            if let Some(next) = delivered {
+                self.reached.insert((a.topic, a.partition), next);
             }
         }
         Ok(total)

@@ -4,12 +4,12 @@
 use serde_json::Value;
 use sluice_stream::json::write_string;
 
-use crate::record::Record;
+use crate::record::{Record, RecordView};
 
 /// Writes a record's envelope: `timestamp` in ms since the epoch; `key` and header values as
 /// strings (null when absent); `value` as the JSON it holds (a string when it is not JSON;
 /// null for a tombstone).
-pub fn write_envelope(out: &mut Vec<u8>, topic: &str, partition: u32, record: &Record) {
+pub fn write_envelope(out: &mut Vec<u8>, topic: &str, partition: u32, record: &RecordView) {
     out.extend_from_slice(b"{\"topic\":");
     write_string(out, topic.as_bytes());
     out.extend_from_slice(
@@ -20,7 +20,7 @@ pub fn write_envelope(out: &mut Vec<u8>, topic: &str, partition: u32, record: &R
         .as_bytes(),
     );
     out.extend_from_slice(b",\"key\":");
-    write_bytes(out, record.key.as_deref());
+    write_bytes(out, record.key);
     out.extend_from_slice(b",\"headers\":{");
     for (i, (name, value)) in record.headers.iter().enumerate() {
         if i > 0 {
@@ -28,10 +28,10 @@ pub fn write_envelope(out: &mut Vec<u8>, topic: &str, partition: u32, record: &R
         }
         write_string(out, name.as_bytes());
         out.push(b':');
-        write_bytes(out, value.as_deref());
+        write_bytes(out, *value);
     }
     out.extend_from_slice(b"},\"value\":");
-    match record.value.as_deref() {
+    match record.value {
         None => out.extend_from_slice(b"null"),
         Some(v) if serde_json::from_slice::<serde::de::IgnoredAny>(v).is_ok() => {
             out.extend_from_slice(v)
@@ -149,7 +149,7 @@ mod tests {
             headers: vec![("src".into(), Some(b"w".to_vec())), ("n".into(), None)],
         };
         let mut out = Vec::new();
-        write_envelope(&mut out, "weather", 2, &record);
+        write_envelope(&mut out, "weather", 2, &record.view());
         let text = String::from_utf8(out).unwrap();
         assert_eq!(
             text,

@@ -11,5 +11,5 @@ pub mod record;
 pub mod topic;
 
 pub use partition::{Partition, PartitionInfo, PartitionReader};
-pub use record::{Batch, Record};
+pub use record::{Batch, Record, RecordView};
 pub use topic::{Topic, TopicConfig};

@@ -10,7 +10,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use crate::record::{Batch, Record, FRAME};
+use crate::record::{check_frame, Batch, Record, RecordView, FRAME};
 
 /// Write an index entry every this many bytes of records.
 const INDEX_INTERVAL: u64 = 4096;
@@ -499,18 +499,26 @@ impl PartitionReader {
 
     /// The next record, or `None` when there is none yet.
     pub fn next_record(&mut self) -> io::Result<Option<Record>> {
-        loop {
+        Ok(self.next_view()?.map(|view| view.to_record()))
+    }
+
+    /// The next record borrowed from the reader's buffer (no copy), or `None` when there is
+    /// none yet.
+    pub fn next_view(&mut self) -> io::Result<Option<RecordView<'_>>> {
+        let len = loop {
             if self.current.is_none() && !self.open_segment()? {
                 return Ok(None);
             }
-            match Record::decode(&self.buf[self.pos..]) {
-                Ok(Some((record, used))) => {
-                    self.pos += used;
-                    if record.offset < self.next_offset {
+            let rest = &self.buf[self.pos..];
+            match check_frame(rest) {
+                Ok(Some(len)) => {
+                    let offset =
+                        u64::from_le_bytes(rest[FRAME..FRAME + 8].try_into().expect("8 bytes"));
+                    if offset < self.next_offset {
+                        self.pos += len;
                         continue;
                     }
-                    self.next_offset = record.offset + 1;
-                    return Ok(Some(record));
+                    break len;
                 }
                 Ok(None) | Err(_) => {
                     // Need more bytes: read on; at the segment's end move to the next one.
@@ -540,7 +548,17 @@ impl PartitionReader {
                     return Ok(None);
                 }
             }
-        }
+        };
+        let start = self.pos;
+        self.pos += len;
+        let view = RecordView::parse(&self.buf[start..start + len]).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", self.dir.display()),
+            )
+        })?;
+        self.next_offset = view.offset + 1;
+        Ok(Some(view))
     }
 
     fn fill(&mut self) -> io::Result<usize> {

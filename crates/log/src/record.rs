@@ -39,25 +39,67 @@ impl Record {
     /// Decodes the record at the start of `bytes`. `Ok(None)` when the bytes end before the
     /// record does (not yet fully written); an error when the checksum or structure is wrong.
     pub fn decode(bytes: &[u8]) -> Result<Option<(Record, usize)>, String> {
-        if bytes.len() < FRAME {
-            return Ok(None);
+        Ok(match check_frame(bytes)? {
+            Some(len) => Some((RecordView::parse(&bytes[..len])?.to_record(), len)),
+            None => None,
+        })
+    }
+
+    /// A borrowed view of the record.
+    pub fn view(&self) -> RecordView<'_> {
+        RecordView {
+            offset: self.offset,
+            timestamp: self.timestamp,
+            key: self.key.as_deref(),
+            value: self.value.as_deref(),
+            headers: self
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_deref()))
+                .collect(),
         }
-        let len = u32::from_le_bytes(bytes[0..4].try_into().expect("4 bytes")) as usize;
-        let crc = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes"));
-        if len < 24 {
-            return Err(format!("record length {len} is too small"));
-        }
-        let Some(body) = bytes.get(FRAME..FRAME + len) else {
-            return Ok(None);
-        };
-        if crc32fast::hash(body) != crc {
-            return Err("checksum mismatch".into());
-        }
+    }
+}
+
+/// The length of the whole, checksummed record at the start of `bytes`: `Ok(None)` when the
+/// bytes end before it does, an error when its length or checksum is wrong.
+pub fn check_frame(bytes: &[u8]) -> Result<Option<usize>, String> {
+    if bytes.len() < FRAME {
+        return Ok(None);
+    }
+    let len = u32::from_le_bytes(bytes[0..4].try_into().expect("4 bytes")) as usize;
+    let crc = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes"));
+    if len < 24 {
+        return Err(format!("record length {len} is too small"));
+    }
+    let Some(body) = bytes.get(FRAME..FRAME + len) else {
+        return Ok(None);
+    };
+    if crc32fast::hash(body) != crc {
+        return Err("checksum mismatch".into());
+    }
+    Ok(Some(FRAME + len))
+}
+
+/// A record borrowed from a segment's bytes (no copy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordView<'a> {
+    pub offset: u64,
+    pub timestamp: i64,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub headers: Vec<(&'a str, Option<&'a [u8]>)>,
+}
+
+impl<'a> RecordView<'a> {
+    /// Reads a whole record checked by [`check_frame`].
+    pub fn parse(frame: &'a [u8]) -> Result<RecordView<'a>, String> {
+        let body = &frame[FRAME..];
         let mut r = Reader {
             bytes: body,
             pos: 0,
         };
-        let record = (|| {
+        let view = (|| {
             let offset = u64::from_le_bytes(r.take(8)?.try_into().ok()?);
             let timestamp = i64::from_le_bytes(r.take(8)?.try_into().ok()?);
             let key = r.bytes_field()?;
@@ -66,10 +108,10 @@ impl Record {
             let mut headers = Vec::with_capacity(count.min(1024) as usize);
             for _ in 0..count {
                 let name_len = u32::from_le_bytes(r.take(4)?.try_into().ok()?) as usize;
-                let name = String::from_utf8(r.take(name_len)?.to_vec()).ok()?;
+                let name = std::str::from_utf8(r.take(name_len)?).ok()?;
                 headers.push((name, r.bytes_field()?));
             }
-            (r.pos == body.len()).then_some(Record {
+            (r.pos == body.len()).then_some(RecordView {
                 offset,
                 timestamp,
                 key,
@@ -77,9 +119,22 @@ impl Record {
                 headers,
             })
         })();
-        record
-            .map(|rec| Some((rec, FRAME + len)))
-            .ok_or_else(|| "malformed record".to_string())
+        view.ok_or_else(|| "malformed record".to_string())
+    }
+
+    /// An owned copy.
+    pub fn to_record(&self) -> Record {
+        Record {
+            offset: self.offset,
+            timestamp: self.timestamp,
+            key: self.key.map(<[u8]>::to_vec),
+            value: self.value.map(<[u8]>::to_vec),
+            headers: self
+                .headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.map(<[u8]>::to_vec)))
+                .collect(),
+        }
     }
 }
 
@@ -218,12 +273,12 @@ impl<'a> Reader<'a> {
         Some(slice)
     }
 
-    fn bytes_field(&mut self) -> Option<Option<Vec<u8>>> {
+    fn bytes_field(&mut self) -> Option<Option<&'a [u8]>> {
         let len = i32::from_le_bytes(self.take(4)?.try_into().ok()?);
         if len < 0 {
             return Some(None);
         }
-        Some(Some(self.take(len as usize)?.to_vec()))
+        Some(Some(self.take(len as usize)?))
     }
 }
 
