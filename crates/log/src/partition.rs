@@ -334,6 +334,7 @@ impl Partition {
             current: None,
             buf: Vec::new(),
             pos: 0,
+            end: 0,
             stay_in_segment: None,
         })
     }
@@ -485,8 +486,10 @@ pub struct PartitionReader {
     dir: PathBuf,
     next_offset: u64,
     current: Option<(u64, File)>,
+    /// Bytes read from the segment: `buf[pos..end]` are not yet returned.
     buf: Vec<u8>,
     pos: usize,
+    end: usize,
     /// Stop at the end of this segment (for time lookups).
     stay_in_segment: Option<u64>,
 }
@@ -509,7 +512,7 @@ impl PartitionReader {
             if self.current.is_none() && !self.open_segment()? {
                 return Ok(None);
             }
-            let rest = &self.buf[self.pos..];
+            let rest = &self.buf[self.pos..self.end];
             match check_frame(rest) {
                 Ok(Some(len)) => {
                     let offset =
@@ -531,7 +534,7 @@ impl PartitionReader {
                         return Ok(None);
                     }
                     let newer = list_segments(&self.dir)?.into_iter().any(|b| b > base);
-                    if newer && self.pos == self.buf.len() {
+                    if newer && self.pos == self.end {
                         self.current = None;
                         continue;
                     }
@@ -561,16 +564,21 @@ impl PartitionReader {
         Ok(Some(view))
     }
 
+    /// Reads more of the segment after what is buffered (moving that to the front first);
+    /// the buffer grows only for a record larger than it.
     fn fill(&mut self) -> io::Result<usize> {
         if self.pos > 0 {
-            self.buf.drain(..self.pos);
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
             self.pos = 0;
         }
+        if self.end == self.buf.len() {
+            let size = (self.buf.len() * 2).max(1 << 20);
+            self.buf.resize(size, 0);
+        }
         let (_, file) = self.current.as_mut().expect("open");
-        let start = self.buf.len();
-        self.buf.resize(start + (256 << 10), 0);
-        let n = file.read(&mut self.buf[start..])?;
-        self.buf.truncate(start + n);
+        let n = file.read(&mut self.buf[self.end..])?;
+        self.end += n;
         Ok(n)
     }
 
@@ -601,8 +609,8 @@ impl PartitionReader {
             self.next_offset = base;
         }
         self.current = Some((base, file));
-        self.buf.clear();
         self.pos = 0;
+        self.end = 0;
         Ok(true)
     }
 }
