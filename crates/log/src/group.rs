@@ -198,11 +198,6 @@ impl Member {
         }
         Ok((self.claims.keys().copied().collect(), released))
     }
-
-    /// Gives back one partition (after its offsets are committed).
-    pub fn release(&mut self, partition: u32) {
-        self.claims.remove(&partition);
-    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Files that appear under their final name only when complete.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -46,11 +46,6 @@ impl AtomicFile {
     /// The file being written.
     pub fn file(&mut self) -> &mut File {
         self.temp.as_file_mut()
-    }
-
-    /// The final name.
-    pub fn target(&self) -> &Path {
-        &self.target
     }
 
     /// Syncs the data, renames the file into place and syncs the directory.
@@ -104,16 +99,6 @@ pub fn write_file(target: &Path, bytes: &[u8]) -> Result<()> {
     file.commit()
 }
 
-/// Removes a file if it exists.
-pub fn remove_if_exists(path: &Path) -> Result<()> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => {
-            Err(Error::io(format!("cannot remove {}", path.display()), e))
-        }
-        _ => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,7 +112,7 @@ mod tests {
         file.file().write_all(b"a\n").unwrap();
         assert!(!target.exists());
         file.commit().unwrap();
-        assert_eq!(fs::read(&target).unwrap(), b"a\n");
+        assert_eq!(std::fs::read(&target).unwrap(), b"a\n");
         assert!(AtomicFile::create(&target, false).is_err());
     }
 
@@ -136,6 +121,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("out.csv");
         drop(AtomicFile::create(&target, false).unwrap());
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

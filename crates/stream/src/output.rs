@@ -82,9 +82,4 @@ impl<W: Write> RecordWriter<W> {
     pub fn bytes(&self) -> u64 {
         self.bytes
     }
-
-    /// The writer underneath.
-    pub fn get_mut(&mut self) -> &mut W {
-        &mut self.out
-    }
 }

@@ -71,11 +71,6 @@ impl Rejects {
         })
     }
 
-    /// The policy in force.
-    pub fn policy(&self) -> &OnError {
-        &self.policy
-    }
-
     /// How many records were rejected so far.
     pub fn count(&self) -> u64 {
         self.count
