@@ -6,6 +6,7 @@
 //! appear atomically) and keeps the run's statistics and progress bar.
 
 pub mod atomic;
+pub mod blocks;
 pub mod error;
 pub mod input;
 pub mod json;
@@ -13,6 +14,7 @@ pub mod lines;
 pub mod output;
 pub mod policy;
 pub mod progress;
+pub mod scan;
 pub mod stats;
 
 pub use error::{Error, Position, Result};

@@ -1,0 +1,196 @@
+//! jq expressions over records, run by jaq (a Rust implementation of jq's language).
+//!
+//! [`Program`] compiles a jq program once and runs it on records; [`Predicate`] answers simple
+//! comparisons (`.a.b > 60 and .c == "x"`) straight from a record's bytes, falling back to the
+//! program only where it cannot decide alone. [`json`] converts between record bytes and jaq
+//! values without losing key order or the spelling of numbers.
+
+pub mod json;
+pub mod predicate;
+
+use jaq_core::load::{self, Arena, File, Loader};
+use jaq_core::{data, Compiler, Ctx, Vars};
+
+pub use jaq_json::Val;
+pub use predicate::Predicate;
+
+type Data = data::JustLut<Val>;
+
+/// A compiled jq program.
+pub struct Program {
+    filter: jaq_core::Filter<Data>,
+}
+
+impl Program {
+    /// Compiles `code`. The error is a message for the user, with the program and a caret
+    /// under the place where it went wrong.
+    pub fn compile(code: &str) -> Result<Program, String> {
+        let defs = jaq_core::defs()
+            .chain(jaq_std::defs())
+            .chain(jaq_json::defs());
+        let funs = jaq_core::funs()
+            .chain(jaq_std::funs())
+            .chain(jaq_json::funs());
+        let arena = Arena::default();
+        let loader = Loader::new(defs);
+        let modules = loader
+            .load(&arena, File { code, path: () })
+            .map_err(|errors| load_error(code, errors))?;
+        let filter = Compiler::default()
+            .with_funs(funs)
+            .compile(modules)
+            .map_err(|errors| {
+                let (name, what) = errors
+                    .into_iter()
+                    .flat_map(|(_, errs)| errs)
+                    .next()
+                    .map(|(name, undefined)| (name, undefined.as_str()))
+                    .unwrap_or(("", "name"));
+                caret(code, name, &format!("undefined {what} {name}"))
+            })?;
+        Ok(Program { filter })
+    }
+
+    /// Runs the program on `input`, calling `each` with every output until it returns false.
+    /// An error (a type error, `error(...)`, `halt`) ends the run with its message.
+    pub fn run(&self, input: Val, mut each: impl FnMut(Val) -> bool) -> Result<(), String> {
+        let ctx = Ctx::<Data>::new(&self.filter.lut, Vars::new([]));
+        for output in self.filter.id.run((ctx, input)) {
+            match output {
+                Ok(value) => {
+                    if !each(value) {
+                        break;
+                    }
+                }
+                Err(exn) => {
+                    return Err(match exn.get_err() {
+                        Ok(err) => err.to_string(),
+                        Err(exn) => match exn.get_halt() {
+                            Ok(code) => format!("the program halted with code {code}"),
+                            Err(_) => "the program failed".to_string(),
+                        },
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// True for every value but `null` and `false`, as in jq.
+pub fn truthy(value: &Val) -> bool {
+    !matches!(value, Val::Null | Val::Bool(false))
+}
+
+fn load_error(code: &str, errors: load::Errors<&str, ()>) -> String {
+    let Some((_, error)) = errors.into_iter().next() else {
+        return "the program does not parse".to_string();
+    };
+    match error {
+        load::Error::Io(errs) => match errs.first() {
+            Some((path, why)) => format!("cannot load module {path}: {why}"),
+            None => "cannot load a module".to_string(),
+        },
+        load::Error::Lex(errs) => match errs.first() {
+            Some((expect, at)) => caret(code, at, &format!("expected {}", expect.as_str())),
+            None => "the program does not parse".to_string(),
+        },
+        load::Error::Parse(errs) => match errs.first() {
+            Some((expect, at)) => {
+                let found = if at.is_empty() {
+                    "the end of the program".to_string()
+                } else {
+                    format!("{:?}", at.chars().take(20).collect::<String>())
+                };
+                caret(
+                    code,
+                    at,
+                    &format!("expected {}, found {found}", expect.as_str()),
+                )
+            }
+            None => "the program does not parse".to_string(),
+        },
+    }
+}
+
+/// `reason`, then the program's line holding `at` (a slice of `code`) with a caret under it.
+fn caret(code: &str, at: &str, reason: &str) -> String {
+    let start = at.as_ptr() as usize;
+    let base = code.as_ptr() as usize;
+    let offset = if start >= base && start <= base + code.len() {
+        start - base
+    } else {
+        return reason.to_string();
+    };
+    let line_start = code[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = code[offset..].find('\n').map_or(code.len(), |i| offset + i);
+    let column = code[line_start..offset].chars().count();
+    let line_no = code[..line_start].matches('\n').count() + 1;
+    let place = if code.contains('\n') {
+        format!(" (line {line_no}, column {})", column + 1)
+    } else {
+        format!(" (column {})", column + 1)
+    };
+    format!(
+        "{reason}{place}\n  {}\n  {}^",
+        &code[line_start..line_end],
+        " ".repeat(column)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outputs(code: &str, input: &str) -> Result<Vec<String>, String> {
+        let program = Program::compile(code)?;
+        let mut out = Vec::new();
+        program.run(json::parse(input.as_bytes())?, |v| {
+            let mut text = Vec::new();
+            json::write(&mut text, &v).unwrap();
+            out.push(String::from_utf8(text).unwrap());
+            true
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn runs_jq_programs() {
+        assert_eq!(outputs(".a + 1", r#"{"a":2}"#).unwrap(), ["3"]);
+        assert_eq!(
+            outputs(".xs[] | {x: .}", r#"{"xs":[1,"b"]}"#).unwrap(),
+            [r#"{"x":1}"#, r#"{"x":"b"}"#]
+        );
+        assert_eq!(
+            outputs("select(.a > 1)", r#"{"a":1}"#).unwrap(),
+            Vec::<String>::new()
+        );
+        assert_eq!(outputs(".a | length", r#"{"a":"héllo"}"#).unwrap(), ["5"]);
+        assert_eq!(
+            outputs("map_values(. * 2)", r#"{"b":1,"a":1.5}"#).unwrap(),
+            [r#"{"b":2,"a":3}"#]
+        );
+    }
+
+    #[test]
+    fn type_errors_are_messages() {
+        let err = outputs(".a + 1", r#"{"a":"x"}"#).unwrap_err();
+        assert!(err.contains("cannot"), "{err}");
+        assert!(outputs("halt", "{}").is_err());
+        assert!(outputs("error(\"boom\")", "{}")
+            .unwrap_err()
+            .contains("boom"));
+    }
+
+    #[test]
+    fn parse_errors_point_at_the_place() {
+        let err = Program::compile(".a > ").err().unwrap();
+        assert!(err.contains("expected"), "{err}");
+        assert!(err.contains('^'), "{err}");
+        let err = Program::compile(".a | nosuchfn(1)").err().unwrap();
+        assert!(err.contains("undefined filter nosuchfn"), "{err}");
+        assert!(err.ends_with("\n  .a | nosuchfn(1)\n       ^"), "{err}");
+        let err = Program::compile("(.a").err().unwrap();
+        assert!(err.contains('^'), "{err}");
+    }
+}

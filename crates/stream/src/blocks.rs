@@ -1,0 +1,557 @@
+//! Processing NDJSON in blocks of lines on several threads, with results kept in input order.
+//!
+//! A reader thread splits the inputs into blocks of whole lines; worker threads turn each block
+//! into an output; the calling thread receives the outputs in input order. Blocks are sent as
+//! soon as the input pauses, so a record from an endless pipe (`consume --follow`) is processed
+//! when it arrives, not when a block fills up.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufRead};
+use std::ops::Range;
+use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use crate::error::{Error, Position, Result};
+use crate::input;
+use crate::json::is_blank;
+use crate::lines::OVERSIZE_PREFIX;
+use crate::progress::bytes_bar;
+
+/// A block is sent once it holds this many bytes...
+const BLOCK_BYTES: usize = 256 * 1024;
+/// ...or as soon as a read returns less than this (the input has nothing more ready).
+const SHORT_READ: usize = 32 * 1024;
+
+/// Whole lines of one input, copied into one buffer.
+#[derive(Debug, Default)]
+pub struct Block {
+    /// The input's name, for messages.
+    pub source: Arc<str>,
+    /// The lines' bytes, back to back (terminators removed).
+    pub data: Vec<u8>,
+    /// The non-blank lines.
+    pub lines: Vec<Line>,
+}
+
+/// Where one line is, in its block and in its input.
+#[derive(Debug, Clone)]
+pub struct Line {
+    /// The line's bytes in [`Block::data`] (only its beginning when `oversize`).
+    pub range: Range<usize>,
+    /// 1-based line number.
+    pub number: u64,
+    /// 0-based byte offset in the (decompressed) input.
+    pub byte: u64,
+    /// The line's full length.
+    pub len: u64,
+    /// Longer than `--max-record-bytes`: only a prefix is kept.
+    pub oversize: bool,
+}
+
+impl Block {
+    /// The bytes of `line`.
+    pub fn text(&self, line: &Line) -> &[u8] {
+        &self.data[line.range.clone()]
+    }
+
+    /// The position of `line`, for messages and dead letters.
+    pub fn position(&self, line: &Line) -> Position {
+        Position {
+            source: self.source.to_string(),
+            line: Some(line.number),
+            byte: Some(line.byte),
+            row: None,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.data.clear();
+        self.lines.clear();
+    }
+}
+
+/// The reason to give for an oversize line.
+pub fn oversize_reason(line: &Line) -> String {
+    format!(
+        "record of {} bytes is longer than --max-record-bytes",
+        line.len
+    )
+}
+
+/// Whether to go on after a block's output was handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep reading.
+    Continue,
+    /// Stop now (a limit was reached); remaining input is not read.
+    Stop,
+}
+
+/// How to read the inputs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Inputs in order; `-` is stdin.
+    pub inputs: Vec<String>,
+    /// The longest line kept whole.
+    pub max_record: usize,
+    /// Worker threads (at least one).
+    pub workers: usize,
+    /// No progress bar.
+    pub quiet: bool,
+}
+
+impl Options {
+    /// Reads `inputs` (stdin when empty) with one worker per core.
+    pub fn new(inputs: &[String], max_record: usize, quiet: bool) -> Self {
+        let inputs = if inputs.is_empty() {
+            vec!["-".to_string()]
+        } else {
+            inputs.to_vec()
+        };
+        let workers = thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        Options {
+            inputs,
+            max_record,
+            workers,
+            quiet,
+        }
+    }
+}
+
+type Job = (u64, Result<Block>);
+
+/// Runs `work` (one instance per worker thread, made by `make_worker` on that thread) over every
+/// block of the inputs and hands each block with its output to `sink`, in input order.
+///
+/// Threads are detached: when `sink` says [`Flow::Stop`] or fails, this returns at once even if
+/// the reader is still waiting on a pipe.
+pub fn process<O, W, M>(
+    options: &Options,
+    make_worker: M,
+    mut sink: impl FnMut(&Block, O) -> Result<Flow>,
+) -> Result<()>
+where
+    O: Send + 'static,
+    W: FnMut(&Block) -> O,
+    M: Fn() -> W + Send + Sync + 'static,
+{
+    let (jobs_in, jobs) = sync_channel::<Job>(options.workers * 2);
+    let (recycle, spare) = channel::<Block>();
+    let reader_options = options.clone();
+    thread::spawn(move || read_blocks(&reader_options, &jobs_in, &spare));
+
+    let jobs = Arc::new(Mutex::new(jobs));
+    let make_worker = Arc::new(make_worker);
+    let (results_in, results) = sync_channel::<(u64, Result<(Block, O)>)>(options.workers * 2);
+    for _ in 0..options.workers.max(1) {
+        let jobs = Arc::clone(&jobs);
+        let make_worker = Arc::clone(&make_worker);
+        let results_in = results_in.clone();
+        thread::spawn(move || {
+            let mut work = make_worker();
+            loop {
+                let job = jobs.lock().map(|j| j.recv());
+                let Ok(Ok((seq, block))) = job else { return };
+                let result = block.map(|block| {
+                    let out = work(&block);
+                    (block, out)
+                });
+                if results_in.send((seq, result)).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    drop(results_in);
+
+    let mut pending = BTreeMap::new();
+    let mut next = 0u64;
+    for (seq, result) in results {
+        pending.insert(seq, result);
+        while let Some(result) = pending.remove(&next) {
+            next += 1;
+            let (block, out) = result?;
+            let flow = sink(&block, out)?;
+            let _ = recycle.send(block);
+            if flow == Flow::Stop {
+                return Ok(());
+            }
+        }
+    }
+    if pending.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Other("a worker thread stopped unexpectedly".into()))
+    }
+}
+
+/// The reader thread: splits every input into blocks and sends them, numbered.
+fn read_blocks(options: &Options, jobs: &SyncSender<Job>, spare: &Receiver<Block>) {
+    let total = options
+        .inputs
+        .iter()
+        .map(|name| {
+            if input::is_stdin(name) {
+                None
+            } else {
+                std::fs::metadata(name).ok().map(|m| m.len())
+            }
+        })
+        .sum::<Option<u64>>();
+    let bar = bytes_bar(options.quiet, total);
+    let mut seq = 0u64;
+    let mut send = |block: Result<Block>| {
+        let sent = jobs.send((seq, block)).is_ok();
+        seq += 1;
+        sent
+    };
+    for name in &options.inputs {
+        let source: Arc<str> = Arc::from(name.as_str());
+        let fresh = || {
+            let mut block = spare.try_recv().unwrap_or_default();
+            block.clear();
+            block.source = Arc::clone(&source);
+            block
+        };
+        let opened = input::open(name, bar.as_ref());
+        let mut reader = match opened {
+            Ok(input) => input.reader,
+            Err(e) => {
+                send(Err(e));
+                return;
+            }
+        };
+        let mut splitter = Splitter::new(options.max_record);
+        let mut block = fresh();
+        loop {
+            let read = match reader.fill_buf() {
+                Ok(chunk) => {
+                    let n = chunk.len();
+                    splitter.feed(chunk, &mut block);
+                    Ok(n)
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => Err(e),
+            };
+            match read {
+                Ok(0) => {
+                    splitter.finish(&mut block);
+                    if !block.lines.is_empty() && !send(Ok(block)) {
+                        return;
+                    }
+                    break;
+                }
+                Ok(n) => {
+                    reader.consume(n);
+                    let ready = !block.lines.is_empty()
+                        && (block.data.len() >= BLOCK_BYTES || n < SHORT_READ);
+                    if ready && !send(Ok(std::mem::replace(&mut block, fresh()))) {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    if !block.lines.is_empty() && !send(Ok(block)) {
+                        return;
+                    }
+                    send(Err(Error::io(format!("cannot read {name}"), e)));
+                    return;
+                }
+            }
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+}
+
+/// Cuts a byte stream into lines, keeping a line that spans reads and cutting oversize ones.
+struct Splitter {
+    max: usize,
+    /// Lines seen so far.
+    number: u64,
+    /// Input offset of the next byte fed.
+    offset: u64,
+    /// The beginning of a line that continues in the next chunk.
+    partial: Vec<u8>,
+    /// That line's full length so far, and where it started.
+    partial_len: u64,
+    partial_start: u64,
+}
+
+impl Splitter {
+    fn new(max: usize) -> Self {
+        Splitter {
+            max,
+            number: 0,
+            offset: 0,
+            partial: Vec::new(),
+            partial_len: 0,
+            partial_start: 0,
+        }
+    }
+
+    fn feed(&mut self, chunk: &[u8], block: &mut Block) {
+        let mut rest = chunk;
+        while let Some(i) = memchr::memchr(b'\n', rest) {
+            let piece = &rest[..i];
+            if self.partial_len > 0 {
+                self.extend_partial(piece);
+                let (start, len) = (self.partial_start, self.partial_len);
+                let partial = std::mem::take(&mut self.partial);
+                self.push(block, &partial, start, len);
+                self.partial = partial;
+                self.partial.clear();
+                self.partial_len = 0;
+            } else {
+                self.push(block, piece, self.offset, piece.len() as u64);
+            }
+            self.offset += i as u64 + 1;
+            rest = &rest[i + 1..];
+        }
+        if !rest.is_empty() {
+            if self.partial_len == 0 {
+                self.partial_start = self.offset;
+            }
+            self.extend_partial(rest);
+            self.offset += rest.len() as u64;
+        }
+    }
+
+    fn finish(&mut self, block: &mut Block) {
+        if self.partial_len > 0 {
+            let (start, len) = (self.partial_start, self.partial_len);
+            let partial = std::mem::take(&mut self.partial);
+            self.push(block, &partial, start, len);
+            self.partial_len = 0;
+        }
+    }
+
+    fn extend_partial(&mut self, piece: &[u8]) {
+        self.partial_len += piece.len() as u64;
+        let room = if self.partial_len as usize > self.max {
+            OVERSIZE_PREFIX.min(self.max)
+        } else {
+            self.max
+        };
+        let keep = room.saturating_sub(self.partial.len()).min(piece.len());
+        self.partial.extend_from_slice(&piece[..keep]);
+    }
+
+    /// Adds one line (`len` is its full length; `bytes` may be only its beginning).
+    fn push(&mut self, block: &mut Block, bytes: &[u8], byte: u64, len: u64) {
+        self.number += 1;
+        let mut oversize = len as usize > self.max;
+        let mut bytes = bytes;
+        let mut len = len;
+        if oversize {
+            bytes = &bytes[..bytes.len().min(OVERSIZE_PREFIX.min(self.max))];
+        } else if bytes.last() == Some(&b'\r') {
+            bytes = &bytes[..bytes.len() - 1];
+            len -= 1;
+        }
+        if !oversize && is_blank(bytes) {
+            return;
+        }
+        // A line exactly at the limit plus its `\r` is not oversize.
+        oversize &= len as usize > self.max;
+        let start = block.data.len();
+        block.data.extend_from_slice(bytes);
+        block.lines.push(Line {
+            range: start..block.data.len(),
+            number: self.number,
+            byte,
+            len,
+            oversize,
+        });
+    }
+}
+
+/// What a worker made of one block: records for stdout, records routed elsewhere, and the
+/// records it rejected, each placed among the others so they are handled in input order.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Records for stdout, each ending with `\n`.
+    pub lines: Vec<u8>,
+    /// How many records `lines` holds.
+    pub records: u64,
+    /// Records for the second output (`filter --rejected`), each ending with `\n`.
+    pub routed: Vec<u8>,
+    /// Rejected records, in order.
+    pub rejected: Vec<Rejected>,
+}
+
+/// One rejected record and how much output came before it.
+#[derive(Debug)]
+pub struct Rejected {
+    /// Index of the record in [`Block::lines`].
+    pub line: usize,
+    /// Length of [`Output::lines`] when it was rejected.
+    pub lines_len: usize,
+    /// Length of [`Output::routed`] when it was rejected.
+    pub routed_len: usize,
+    /// Why.
+    pub reason: String,
+}
+
+impl Output {
+    /// Adds a record (without its newline) for stdout.
+    pub fn push(&mut self, record: &[u8]) {
+        self.lines.extend_from_slice(record);
+        self.lines.push(b'\n');
+        self.records += 1;
+    }
+
+    /// Adds a record (without its newline) for the second output.
+    pub fn route(&mut self, record: &[u8]) {
+        self.routed.extend_from_slice(record);
+        self.routed.push(b'\n');
+    }
+
+    /// Rejects the record at `line` of the block.
+    pub fn reject(&mut self, line: usize, reason: String) {
+        self.rejected.push(Rejected {
+            line,
+            lines_len: self.lines.len(),
+            routed_len: self.routed.len(),
+            reason,
+        });
+    }
+}
+
+/// Delivers [`Output`]s in order: records to stdout (up to a limit), routed records to a
+/// second writer, rejected records to the `--on-error` policy.
+pub struct Delivery<'a> {
+    /// Where records go.
+    pub out: &'a mut crate::output::StdoutWriter,
+    /// Where routed records go, if anywhere.
+    pub routed: Option<&'a mut dyn std::io::Write>,
+    /// The policy for rejected records.
+    pub rejects: &'a mut crate::Rejects,
+    /// Stop after writing this many records.
+    pub limit: Option<u64>,
+}
+
+impl Delivery<'_> {
+    /// Handles one block's output and flushes stdout; [`Flow::Stop`] once the limit is reached.
+    pub fn deliver(&mut self, block: &Block, output: &Output) -> Result<Flow> {
+        let (mut lines_at, mut routed_at) = (0, 0);
+        for rejected in &output.rejected {
+            if self.write(&output.lines[lines_at..rejected.lines_len])? == Flow::Stop {
+                return Ok(Flow::Stop);
+            }
+            self.write_routed(&output.routed[routed_at..rejected.routed_len])?;
+            (lines_at, routed_at) = (rejected.lines_len, rejected.routed_len);
+            let line = &block.lines[rejected.line];
+            self.rejects.reject(
+                &block.position(line),
+                &rejected.reason,
+                block.text(line),
+                line.oversize,
+            )?;
+        }
+        let flow = self.write(&output.lines[lines_at..])?;
+        self.write_routed(&output.routed[routed_at..])?;
+        // A block ends where the input paused: pass its records on now, so a stream from
+        // `consume --follow` is not held back in a buffer.
+        self.out.flush()?;
+        Ok(flow)
+    }
+
+    fn write(&mut self, lines: &[u8]) -> Result<Flow> {
+        let count = memchr::memchr_iter(b'\n', lines).count() as u64;
+        let Some(limit) = self.limit else {
+            self.out.write_chunk(lines, count)?;
+            return Ok(Flow::Continue);
+        };
+        let room = limit.saturating_sub(self.out.records());
+        if room == 0 {
+            return Ok(Flow::Stop);
+        }
+        if count < room {
+            self.out.write_chunk(lines, count)?;
+            return Ok(Flow::Continue);
+        }
+        let end = memchr::memchr_iter(b'\n', lines)
+            .nth(room as usize - 1)
+            .map_or(0, |i| i + 1);
+        self.out.write_chunk(&lines[..end], room)?;
+        Ok(Flow::Stop)
+    }
+
+    fn write_routed(&mut self, lines: &[u8]) -> Result<()> {
+        match self.routed.as_mut() {
+            Some(w) => w
+                .write_all(lines)
+                .map_err(|e| Error::io("cannot write the routed records", e)),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(chunks: &[&[u8]], max: usize) -> Vec<(String, Line)> {
+        let mut splitter = Splitter::new(max);
+        let mut block = Block::default();
+        for chunk in chunks {
+            splitter.feed(chunk, &mut block);
+        }
+        splitter.finish(&mut block);
+        block
+            .lines
+            .iter()
+            .map(|l| {
+                (
+                    String::from_utf8_lossy(block.text(l)).into_owned(),
+                    l.clone(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn lines_span_chunks_and_blank_lines_are_skipped() {
+        let got = split(&[b"{\"a\"", b":1}\r\n\n  \n{}", b"\n{\"b\":2}"], 100);
+        let texts: Vec<&str> = got.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(texts, ["{\"a\":1}", "{}", "{\"b\":2}"]);
+        assert_eq!(got[0].1.number, 1);
+        assert_eq!(got[1].1.number, 4);
+        assert_eq!(got[1].1.byte, 13);
+        assert_eq!(got[2].1.number, 5);
+        assert_eq!(got[2].1.byte, 16);
+    }
+
+    #[test]
+    fn oversize_lines_keep_a_prefix_and_their_length() {
+        let got = split(&[b"0123", b"456789\nok\n"], 4);
+        assert!(got[0].1.oversize);
+        assert_eq!(got[0].1.len, 10);
+        assert_eq!(got[0].0, "0123");
+        assert_eq!(got[1].0, "ok");
+        assert!(!got[1].1.oversize);
+    }
+
+    #[test]
+    fn outputs_arrive_in_input_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.ndjson");
+        let text: String = (0..50_000).map(|i| format!("{{\"i\":{i}}}\n")).collect();
+        std::fs::write(&path, text).unwrap();
+        let mut options = Options::new(&[path.display().to_string()], 1 << 20, true);
+        options.workers = 3;
+        let mut seen = Vec::new();
+        process(
+            &options,
+            || |block: &Block| block.lines.iter().map(|l| l.number).collect::<Vec<_>>(),
+            |_, numbers| {
+                seen.extend(numbers);
+                Ok(Flow::Continue)
+            },
+        )
+        .unwrap();
+        assert_eq!(seen, (1..=50_000).collect::<Vec<u64>>());
+    }
+}

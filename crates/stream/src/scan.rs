@@ -1,0 +1,406 @@
+//! A validating JSON scanner (RFC 8259) that finds an object's fields without building values.
+//!
+//! `filter` and `transform` look at a few fields of each record and pass the rest through as
+//! bytes; this is what lets them check a whole record and read `.a.b` in one cheap pass.
+
+use std::ops::Range;
+
+/// Deepest nesting accepted (as serde_json does), so a hostile line cannot exhaust the stack.
+const MAX_DEPTH: usize = 128;
+
+/// One field of an object: where its key (quotes included) and its value are in the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldSpan {
+    /// The key, quotes included.
+    pub key: Range<usize>,
+    /// The value's text.
+    pub value: Range<usize>,
+}
+
+/// The kind of a JSON value, read from its first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// `null`
+    Null,
+    /// `false`
+    False,
+    /// `true`
+    True,
+    /// a number
+    Number,
+    /// a string
+    String,
+    /// an array
+    Array,
+    /// an object
+    Object,
+}
+
+impl Kind {
+    /// The kind of the (valid, trimmed) JSON value `raw`.
+    pub fn of(raw: &[u8]) -> Kind {
+        match raw.first() {
+            Some(b'n') => Kind::Null,
+            Some(b'f') => Kind::False,
+            Some(b't') => Kind::True,
+            Some(b'"') => Kind::String,
+            Some(b'[') => Kind::Array,
+            Some(b'{') => Kind::Object,
+            _ => Kind::Number,
+        }
+    }
+}
+
+/// Checks that `line` is exactly one JSON object in valid UTF-8 and lists its top-level fields
+/// into `fields` (cleared first), in their order.
+pub fn object_fields(line: &[u8], fields: &mut Vec<FieldSpan>) -> Result<(), String> {
+    fields.clear();
+    if let Err(e) = std::str::from_utf8(line) {
+        return Err(format!(
+            "invalid UTF-8 at byte {} of the record",
+            e.valid_up_to()
+        ));
+    }
+    let mut s = Scanner { text: line, at: 0 };
+    s.skip_ws();
+    match s.peek() {
+        Some(b'{') => {}
+        Some(_) => return Err("not a JSON object".to_string()),
+        None => return Err("empty record".to_string()),
+    }
+    s.object(0, Some(fields)).map_err(|e| s.describe(e))?;
+    s.skip_ws();
+    if s.at != line.len() {
+        return Err(s.describe("trailing characters after the object"));
+    }
+    Ok(())
+}
+
+/// Checks that `line` is exactly one JSON object (RFC 8259) in valid UTF-8.
+pub fn validate_object(line: &[u8]) -> Result<(), String> {
+    object_fields(line, &mut Vec::new())
+}
+
+/// The value of field `name` among `fields` of `text` (the last one if a key repeats, as JSON
+/// parsers keep it). Keys with escapes are compared by their decoded text.
+pub fn find<'a>(text: &'a [u8], fields: &[FieldSpan], name: &[u8]) -> Option<&'a [u8]> {
+    fields
+        .iter()
+        .rev()
+        .find(|f| key_is(&text[f.key.clone()], name))
+        .map(|f| &text[f.value.clone()])
+}
+
+/// What a dotted path leads to in a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found<'a> {
+    /// The value's text.
+    Value(&'a [u8]),
+    /// The path ends early at a missing field or a null (jq reads this as null).
+    Missing,
+    /// The path runs into a value that is neither an object nor null (jq: an error).
+    NotObject,
+}
+
+/// Follows `path` (field names) from the top-level `fields` of the valid object `text`.
+pub fn lookup<'a>(text: &'a [u8], fields: &[FieldSpan], path: &[Box<[u8]>]) -> Found<'a> {
+    let Some((first, rest)) = path.split_first() else {
+        return Found::Value(text);
+    };
+    let Some(mut value) = find(text, fields, first) else {
+        return Found::Missing;
+    };
+    let mut nested = Vec::new();
+    for name in rest {
+        match Kind::of(value) {
+            Kind::Object => {}
+            Kind::Null => return Found::Missing,
+            _ => return Found::NotObject,
+        }
+        let mut s = Scanner { text: value, at: 0 };
+        nested.clear();
+        if s.object(0, Some(&mut nested)).is_err() {
+            return Found::NotObject;
+        }
+        match find(value, &nested, name) {
+            Some(v) => value = v,
+            None => return Found::Missing,
+        }
+    }
+    Found::Value(value)
+}
+
+/// True when the JSON string `raw` (quotes included) spells `name`.
+pub fn key_is(raw: &[u8], name: &[u8]) -> bool {
+    let inner = &raw[1..raw.len() - 1];
+    if !inner.contains(&b'\\') {
+        return inner == name;
+    }
+    unescape(raw).is_some_and(|s| s.as_bytes() == name)
+}
+
+/// Decodes the valid JSON string `raw` (quotes included).
+pub fn unescape(raw: &[u8]) -> Option<String> {
+    serde_json::from_slice::<String>(raw).ok()
+}
+
+struct Scanner<'a> {
+    text: &'a [u8],
+    at: usize,
+}
+
+type Step = Result<(), &'static str>;
+
+impl Scanner<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.text.get(self.at).copied()
+    }
+
+    fn describe(&self, what: &str) -> String {
+        format!("invalid JSON at byte {}: {what}", self.at)
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.at += 1;
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Step {
+        match self.peek() {
+            Some(b'{') => self.object(depth, None),
+            Some(b'[') => self.array(depth),
+            Some(b'"') => self.string(),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err("expected a value"),
+            None => Err("unexpected end of the record"),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Step {
+        if self.text[self.at..].starts_with(word) {
+            self.at += word.len();
+            Ok(())
+        } else {
+            Err("expected a value")
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.at;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.at += 1;
+        }
+        self.at - start
+    }
+
+    fn number(&mut self) -> Step {
+        if self.peek() == Some(b'-') {
+            self.at += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.at += 1,
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return Err("expected a digit"),
+        }
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            if self.digits() == 0 {
+                return Err("expected a digit after the decimal point");
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.at += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.at += 1;
+            }
+            if self.digits() == 0 {
+                return Err("expected a digit in the exponent");
+            }
+        }
+        Ok(())
+    }
+
+    fn string(&mut self) -> Step {
+        self.at += 1;
+        loop {
+            let rest = &self.text[self.at..];
+            let Some(i) = rest
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+            else {
+                self.at = self.text.len();
+                return Err("unterminated string");
+            };
+            self.at += i;
+            match rest[i] {
+                b'"' => {
+                    self.at += 1;
+                    return Ok(());
+                }
+                b'\\' => {
+                    self.at += 1;
+                    match self.peek() {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
+                            self.at += 1
+                        }
+                        Some(b'u') => {
+                            let hex = self.text.get(self.at + 1..self.at + 5);
+                            if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                                return Err("expected four hex digits after \\u");
+                            }
+                            self.at += 5;
+                        }
+                        _ => return Err("invalid escape in a string"),
+                    }
+                }
+                _ => return Err("control character in a string (it must be escaped)"),
+            }
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Step {
+        if depth >= MAX_DEPTH {
+            return Err("nested too deeply");
+        }
+        self.at += 1;
+        self.skip_ws();
+        if self.peek() == Some(b']') {
+            self.at += 1;
+            return Ok(());
+        }
+        loop {
+            self.skip_ws();
+            self.value(depth + 1)?;
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.at += 1,
+                Some(b']') => {
+                    self.at += 1;
+                    return Ok(());
+                }
+                _ => return Err("expected ',' or ']' in an array"),
+            }
+        }
+    }
+
+    fn object(&mut self, depth: usize, mut fields: Option<&mut Vec<FieldSpan>>) -> Step {
+        if depth >= MAX_DEPTH {
+            return Err("nested too deeply");
+        }
+        self.at += 1;
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.at += 1;
+            return Ok(());
+        }
+        loop {
+            self.skip_ws();
+            if self.peek() != Some(b'"') {
+                return Err("expected a string key");
+            }
+            let key_start = self.at;
+            self.string()?;
+            let key = key_start..self.at;
+            self.skip_ws();
+            if self.peek() != Some(b':') {
+                return Err("expected ':' after a key");
+            }
+            self.at += 1;
+            self.skip_ws();
+            let value_start = self.at;
+            self.value(depth + 1)?;
+            if let Some(fields) = fields.as_deref_mut() {
+                fields.push(FieldSpan {
+                    key,
+                    value: value_start..self.at,
+                });
+            }
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.at += 1,
+                Some(b'}') => {
+                    self.at += 1;
+                    return Ok(());
+                }
+                _ => return Err("expected ',' or '}' in an object"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(p: &str) -> Vec<Box<[u8]>> {
+        p.split('.').map(|s| s.as_bytes().into()).collect()
+    }
+
+    #[test]
+    fn accepts_what_rfc_8259_accepts() {
+        for ok in [
+            r#"{}"#,
+            r#" { "a" : [1, -0.5e+3, 0, true, false, null, "x\"\\\/\b\f\n\r\tA\u00e9"] } "#,
+            r#"{"a":{"b":{"c":[]}},"":-0}"#,
+            "{\"é\":\"日本\"}",
+        ] {
+            assert_eq!(validate_object(ok.as_bytes()), Ok(()), "{ok}");
+        }
+    }
+
+    #[test]
+    fn rejects_what_rfc_8259_rejects() {
+        for bad in [
+            "",
+            "[]",
+            "{",
+            r#"{"a":01}"#,
+            r#"{"a":1.}"#,
+            r#"{"a":.5}"#,
+            r#"{"a":+1}"#,
+            r#"{"a":1e}"#,
+            r#"{"a":NaN}"#,
+            r#"{"a":Infinity}"#,
+            r#"{"a":'x'}"#,
+            r#"{a:1}"#,
+            r#"{"a":1,}"#,
+            r#"{"a":[1,]}"#,
+            r#"{"a":"\x"}"#,
+            r#"{"a":"\u12"}"#,
+            "{\"a\":\"tab\there\"}",
+            r#"{"a":1} {}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":1}x"#,
+        ] {
+            assert!(validate_object(bad.as_bytes()).is_err(), "{bad}");
+        }
+        assert!(validate_object(b"{\"a\":\"\xff\"}")
+            .unwrap_err()
+            .contains("UTF-8"));
+        let deep = "[".repeat(200);
+        assert!(validate_object(format!("{{\"a\":{deep}}}").as_bytes()).is_err());
+    }
+
+    #[test]
+    fn finds_nested_fields() {
+        let text = br#"{"a":1,"b":{"c":{"d":"x"},"n":null},"k\u0065y":2,"a":3}"#;
+        let mut fields = Vec::new();
+        object_fields(text, &mut fields).unwrap();
+        assert_eq!(fields.len(), 4);
+        assert_eq!(lookup(text, &fields, &path("a")), Found::Value(b"3"));
+        assert_eq!(lookup(text, &fields, &path("key")), Found::Value(b"2"));
+        assert_eq!(
+            lookup(text, &fields, &path("b.c.d")),
+            Found::Value(b"\"x\"")
+        );
+        assert_eq!(lookup(text, &fields, &path("b.n.z")), Found::Missing);
+        assert_eq!(lookup(text, &fields, &path("zz.y")), Found::Missing);
+        assert_eq!(lookup(text, &fields, &path("a.y")), Found::NotObject);
+    }
+}
