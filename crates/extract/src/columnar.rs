@@ -51,7 +51,7 @@ pub fn extract_parquet(
     file: File,
     source: &str,
     columns: Option<&[String]>,
-    emitter: &mut Emitter,
+    emitter: &mut Emitter<'_>,
 ) -> Result<()> {
     let builder =
         ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| bad_file(source, e))?;
@@ -94,7 +94,7 @@ pub fn extract_arrow_file(
     file: File,
     source: &str,
     columns: Option<&[String]>,
-    emitter: &mut Emitter,
+    emitter: &mut Emitter<'_>,
 ) -> Result<()> {
     let reader =
         arrow_ipc::reader::FileReader::try_new(file, None).map_err(|e| bad_file(source, e))?;
@@ -108,7 +108,7 @@ pub fn extract_arrow_stream(
     input: Box<dyn Read + Send>,
     source: &str,
     columns: Option<&[String]>,
-    emitter: &mut Emitter,
+    emitter: &mut Emitter<'_>,
 ) -> Result<()> {
     let reader =
         arrow_ipc::reader::StreamReader::try_new(input, None).map_err(|e| bad_file(source, e))?;
@@ -127,7 +127,7 @@ fn project(batch: RecordBatch, indices: &Option<Vec<usize>>) -> Result<RecordBat
 fn emit_batches(
     batches: impl Iterator<Item = Result<RecordBatch, ArrowError>>,
     source: &str,
-    emitter: &mut Emitter,
+    emitter: &mut Emitter<'_>,
 ) -> Result<()> {
     let member = emitter.source_member().to_vec();
     let mut encoder: Option<(BatchEncoder, std::sync::Arc<Schema>)> = None;

@@ -35,7 +35,7 @@ pub fn extract(
     offset: u64,
     resumed_header: Option<Vec<String>>,
     options: &CsvOptions,
-    emitter: &mut Emitter,
+    emitter: &mut Emitter<'_>,
 ) -> Result<CsvEnd> {
     let mut rows = Rows::new(input, options, source, offset);
     let names = match resumed_header {

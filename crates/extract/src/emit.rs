@@ -1,12 +1,15 @@
 //! Where extracted records go: stdout, with the optional source field, and the error policy.
 
 use sluice_stream::json::{field, object_fields, write_string, Fields};
-use sluice_stream::output::StdoutWriter;
+use sluice_stream::output::RecordWriter;
 use sluice_stream::{Position, Rejects, Result};
 
-/// Writes records to stdout and hands bad ones to the `--on-error` policy.
-pub struct Emitter {
-    out: StdoutWriter,
+/// Where records are written: stdout, or memory for a lookup table.
+pub type Sink<'a> = RecordWriter<Box<dyn std::io::Write + 'a>>;
+
+/// Writes records to a sink and hands bad ones to the `--on-error` policy.
+pub struct Emitter<'a> {
+    out: Sink<'a>,
     rejects: Rejects,
     source_field: Option<String>,
     /// `"NAME":"file"` for the current source, when `--source-field` is set.
@@ -19,9 +22,10 @@ pub struct Emitter {
     pub records_in: u64,
 }
 
-impl Emitter {
-    /// Writes to stdout; `source_field` names the field that carries each record's file.
+impl<'a> Emitter<'a> {
+    /// Writes to `out`; `source_field` names the field that carries each record's file.
     pub fn new(
+        out: Sink<'a>,
         rejects: Rejects,
         source_field: Option<String>,
         columns: Option<Vec<String>>,
@@ -39,7 +43,7 @@ impl Emitter {
         Emitter {
             columns,
             projected: Vec::new(),
-            out: StdoutWriter::stdout(),
+            out,
             rejects,
             source_field,
             source_suffix: Vec::new(),

@@ -17,7 +17,7 @@ pub fn extract_lines(
     source: &str,
     offset: u64,
     max_record_bytes: usize,
-    emitter: &mut Emitter,
+    emitter: &mut Emitter<'_>,
 ) -> Result<u64> {
     let mut lines = LineReader::new(input, max_record_bytes, offset);
     let mut buf = Vec::with_capacity(4096);
@@ -76,7 +76,7 @@ pub fn extract_values(
     input: &mut dyn BufRead,
     source: &str,
     max_record_bytes: usize,
-    emitter: &mut Emitter,
+    emitter: &mut Emitter<'_>,
 ) -> Result<()> {
     let mut values = ValueReader {
         input,

@@ -9,19 +9,20 @@ mod sources;
 mod state;
 
 use std::fs::File;
-use std::io::{BufRead, Read, Seek, SeekFrom};
+use std::io::{BufRead, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
 use clap::Parser;
 use indicatif::ProgressBar;
 use sluice_cli::CommonArgs;
 use sluice_stream::input::{self, is_stdin, Compression, Input};
+use sluice_stream::output::RecordWriter;
 use sluice_stream::progress::bytes_bar;
 use sluice_stream::{Error, Rejects, Result, Stats};
 
 pub use crate::csv::is_json_number;
 use crate::csv::CsvOptions;
-use crate::emit::Emitter;
+use crate::emit::{Emitter, Sink};
 pub use crate::sources::Format;
 use crate::state::{Plan, State};
 
@@ -115,10 +116,32 @@ pub enum Infer {
 
 /// Runs `extract`.
 pub fn run(args: Args) -> Result<()> {
+    let stdout = std::io::stdout();
+    let on_terminal = stdout.is_terminal();
+    let out: Box<dyn Write> = Box::new(std::io::BufWriter::with_capacity(256 * 1024, stdout));
+    extract_into(&args, RecordWriter::new(out, on_terminal))
+}
+
+/// Reads `path` as `extract path` would (format by name or content, typed CSV) and returns its
+/// records as NDJSON lines; for lookup tables.
+pub fn read_table(path: &str) -> Result<Vec<u8>> {
+    let args = Args::try_parse_from(["extract", "--quiet", "--", path])
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let mut records = Vec::new();
+    extract_into(&args, RecordWriter::new(Box::new(&mut records), false))?;
+    Ok(records)
+}
+
+fn extract_into(args: &Args, out: Sink<'_>) -> Result<()> {
     let mut stats = Stats::new("extract");
     let files = sources::expand(&args.inputs)?;
     let rejects = Rejects::new(args.common.on_error.clone(), "extract")?;
-    let mut emitter = Emitter::new(rejects, args.source_field.clone(), args.columns.clone());
+    let mut emitter = Emitter::new(
+        out,
+        rejects,
+        args.source_field.clone(),
+        args.columns.clone(),
+    );
     let mut state = match &args.state {
         Some(path) => Some(State::load(path, args.state_out.as_ref().unwrap_or(path))?),
         None => None,
@@ -146,7 +169,7 @@ pub fn run(args: Args) -> Result<()> {
         max_record_bytes: args.common.max_record_len(),
     };
     let reader = Reader {
-        args: &args,
+        args,
         csv,
         bar: bar.as_ref(),
     };
@@ -182,7 +205,7 @@ impl Reader<'_> {
     fn extract_file(
         &self,
         name: &str,
-        emitter: &mut Emitter,
+        emitter: &mut Emitter<'_>,
         state: Option<&mut State>,
     ) -> Result<()> {
         let mut input = input::open(name, self.bar)?;
@@ -241,7 +264,7 @@ impl Reader<'_> {
         format_named: bool,
         offset: u64,
         header: Option<Vec<String>>,
-        emitter: &mut Emitter,
+        emitter: &mut Emitter<'_>,
     ) -> Result<(u64, Option<Vec<String>>)> {
         let name = input.name.clone();
         let max = self.args.common.max_record_len();

@@ -112,9 +112,9 @@ pub fn run(args: Args) -> Result<()> {
             blocks::process(
                 &options,
                 move || Arc::clone(&rule).worker(),
-                |block, output: Output| {
+                |block, output: &Output| {
                     stats.records_in += block.lines.len() as u64;
-                    delivery.deliver(block, &output)
+                    delivery.deliver(block, output)
                 },
             )
         }
@@ -151,12 +151,12 @@ struct Rule {
 
 impl Rule {
     /// One worker: compiles the expression for its thread and judges blocks.
-    fn worker(self: Arc<Self>) -> impl FnMut(&Block) -> Output {
+    fn worker(self: Arc<Self>) -> impl FnMut(&Block, &mut Output) {
         let program = Program::compile(&self.code).expect("the expression compiled before");
         let predicate = Predicate::compile(&self.code);
         let mut fields = Vec::new();
-        move |block| {
-            let mut output = Output::default();
+        move |block, output| {
+            output.clear();
             for (index, line) in block.lines.iter().enumerate() {
                 let text = block.text(line);
                 if line.oversize {
@@ -189,7 +189,6 @@ impl Rule {
                     output.route(text);
                 }
             }
-            output
         }
     }
 }

@@ -124,16 +124,18 @@ type Job = (u64, Result<Block>);
 /// Runs `work` (one instance per worker thread, made by `make_worker` on that thread) over every
 /// block of the inputs and hands each block with its output to `sink`, in input order.
 ///
+/// `work` fills an output that it is handed: outputs go back to the workers once the sink is
+/// done with them, so their buffers are reused rather than allocated (and page-faulted) anew.
 /// Threads are detached: when `sink` says [`Flow::Stop`] or fails, this returns at once even if
 /// the reader is still waiting on a pipe.
 pub fn process<O, W, M>(
     options: &Options,
     make_worker: M,
-    mut sink: impl FnMut(&Block, O) -> Result<Flow>,
+    mut sink: impl FnMut(&Block, &O) -> Result<Flow>,
 ) -> Result<()>
 where
-    O: Send + 'static,
-    W: FnMut(&Block) -> O,
+    O: Default + Send + 'static,
+    W: FnMut(&Block, &mut O),
     M: Fn() -> W + Send + Sync + 'static,
 {
     let (jobs_in, jobs) = sync_channel::<Job>(options.workers * 2);
@@ -142,10 +144,13 @@ where
     thread::spawn(move || read_blocks(&reader_options, &jobs_in, &spare));
 
     let jobs = Arc::new(Mutex::new(jobs));
+    let (outputs_back, spare_outputs) = channel::<O>();
+    let spare_outputs = Arc::new(Mutex::new(spare_outputs));
     let make_worker = Arc::new(make_worker);
     let (results_in, results) = sync_channel::<(u64, Result<(Block, O)>)>(options.workers * 2);
     for _ in 0..options.workers.max(1) {
         let jobs = Arc::clone(&jobs);
+        let spare_outputs = Arc::clone(&spare_outputs);
         let make_worker = Arc::clone(&make_worker);
         let results_in = results_in.clone();
         thread::spawn(move || {
@@ -154,7 +159,12 @@ where
                 let job = jobs.lock().map(|j| j.recv());
                 let Ok(Ok((seq, block))) = job else { return };
                 let result = block.map(|block| {
-                    let out = work(&block);
+                    let mut out = spare_outputs
+                        .lock()
+                        .ok()
+                        .and_then(|s| s.try_recv().ok())
+                        .unwrap_or_default();
+                    work(&block, &mut out);
                     (block, out)
                 });
                 if results_in.send((seq, result)).is_err() {
@@ -172,8 +182,9 @@ where
         while let Some(result) = pending.remove(&next) {
             next += 1;
             let (block, out) = result?;
-            let flow = sink(&block, out)?;
+            let flow = sink(&block, &out)?;
             let _ = recycle.send(block);
+            let _ = outputs_back.send(out);
             if flow == Flow::Stop {
                 return Ok(());
             }
@@ -395,6 +406,14 @@ pub struct Rejected {
 }
 
 impl Output {
+    /// Empties the output, keeping its buffers.
+    pub fn clear(&mut self) {
+        self.lines.clear();
+        self.records = 0;
+        self.routed.clear();
+        self.rejected.clear();
+    }
+
     /// Adds a record (without its newline) for stdout.
     pub fn push(&mut self, record: &[u8]) {
         self.lines.extend_from_slice(record);
@@ -545,9 +564,14 @@ mod tests {
         let mut seen = Vec::new();
         process(
             &options,
-            || |block: &Block| block.lines.iter().map(|l| l.number).collect::<Vec<_>>(),
+            || {
+                |block: &Block, numbers: &mut Vec<u64>| {
+                    numbers.clear();
+                    numbers.extend(block.lines.iter().map(|l| l.number));
+                }
+            },
             |_, numbers| {
-                seen.extend(numbers);
+                seen.extend_from_slice(numbers);
                 Ok(Flow::Continue)
             },
         )
