@@ -32,12 +32,20 @@ report() { # name, peer name, ours "s MiB", peer "s MiB"
     printf '%-34s sluice %6.2fs %5d MiB | %-8s %6.2fs %5d MiB | %sx faster\n' "$1" "$ts" "$tm" "$2" "$ps" "$pm" "$(ratio "$ps" "$ts")"
 }
 
+# BENCH_ONLY=filter,transform runs only those sections (extract, load, log, filter, transform).
+want() { [[ -z "${BENCH_ONLY:-}" || ",$BENCH_ONLY," == *",$1,"* ]]; }
+duck() { echo "python3 -c \"import duckdb; duckdb.sql(\\\"$1\\\")\""; }
+
+if want extract; then
 ours=$(measure "$bin/extract --null NA flights3.csv > out.ndjson")
 if command -v mlr > /dev/null; then
     report "extract CSV -> NDJSON" "miller" "$ours" "$(measure "mlr --icsv --ojsonl cat flights3.csv > mlr.ndjson")"
 fi
 if python3 -c 'import duckdb' 2> /dev/null; then
     report "extract CSV -> NDJSON" "duckdb" "$ours" "$(measure "python3 -c \"import duckdb; duckdb.sql(\\\"COPY (FROM read_csv('flights3.csv')) TO 'dd.json' (FORMAT json)\\\")\"")"
+fi
+fi
+if want load && python3 -c 'import duckdb' 2> /dev/null; then
     ours=$(measure "$bin/load --overwrite out.parquet flights3.ndjson")
     report "load NDJSON -> Parquet (file)" "duckdb" "$ours" "$(measure "python3 -c \"import duckdb; duckdb.sql(\\\"COPY (FROM read_json('flights3.ndjson')) TO 'dd.parquet' (FORMAT parquet)\\\")\"")"
     ours=$(measure "cat flights3.ndjson | $bin/load --overwrite out.parquet")
@@ -45,6 +53,7 @@ if python3 -c 'import duckdb' 2> /dev/null; then
 fi
 
 # produce / consume on the embedded log against plain cat of the same bytes.
+if want log; then
 export SLUICE_LOG_DIR="$work/log"
 cat_write=$(measure "cat flights3.ndjson > cat.out")
 ours=$(measure "rm -rf '$work/log'; $bin/produce flights --acks 1 < flights3.ndjson")
@@ -52,3 +61,32 @@ report "produce --acks 1 (1M records)" "cat>file" "$ours" "$cat_write"
 cat_read=$(measure "cat cat.out > /dev/null")
 ours=$(measure "$bin/consume flights --group bench --commit auto > /dev/null; $bin/consume --reset earliest --group bench flights > /dev/null")
 report "consume --group (1M records)" "cat" "$ours" "$cat_read"
+fi
+
+# filter: 'select(.dep_delay > 60)' and its equivalents.
+if want filter; then
+ours=$(measure "$bin/filter '.dep_delay > 60' flights3.ndjson > f.ndjson")
+report "filter .dep_delay > 60" "jq" "$ours" "$(measure "jq -c 'select(.dep_delay > 60)' flights3.ndjson > jq.ndjson")"
+if command -v mlr > /dev/null; then
+    report "filter .dep_delay > 60" "miller" "$ours" "$(measure "mlr --ijsonl --ojsonl filter 'is_numeric(\$dep_delay) && \$dep_delay > 60' flights3.ndjson > mlr.ndjson")"
+fi
+if python3 -c 'import duckdb' 2> /dev/null; then
+    report "filter .dep_delay > 60" "duckdb" "$ours" "$(measure "$(duck "COPY (FROM read_json('flights3.ndjson') WHERE dep_delay > 60) TO 'dd.json' (FORMAT json)")")"
+fi
+fi
+
+# transform: a rename, a computed field and a drop; an hourly group-by aggregate.
+if want transform; then
+ours=$(measure "$bin/transform --rename dep_delay=delay --set 'total_delay=.delay + .arr_delay' --drop year,month,day flights3.ndjson > t.ndjson")
+report "transform rename+set+drop" "jq" "$ours" "$(measure "jq -c '.delay = .dep_delay | del(.dep_delay) | .total_delay = (.delay + .arr_delay) | del(.year, .month, .day)' flights3.ndjson > jq.ndjson")"
+if command -v mlr > /dev/null; then
+    report "transform rename+set+drop" "miller" "$ours" "$(measure "mlr --ijsonl --ojsonl rename dep_delay,delay then put '\$total_delay = \$delay + \$arr_delay' then cut -x -f year,month,day flights3.ndjson > mlr.ndjson")"
+fi
+ours=$(measure "$bin/transform --window 1h --time-field time_hour --allowed-lateness 400d --group-by origin --agg count --agg 'avg(dep_delay)' --agg 'max(dep_delay)' flights3.ndjson > g.ndjson")
+if command -v mlr > /dev/null; then
+    report "hourly group-by (count,avg,max)" "miller" "$ours" "$(measure "mlr --ijsonl --ojsonl stats1 -a count,mean,max -f dep_delay -g origin,time_hour flights3.ndjson > mlr.ndjson")"
+fi
+if python3 -c 'import duckdb' 2> /dev/null; then
+    report "hourly group-by (count,avg,max)" "duckdb" "$ours" "$(measure "$(duck "COPY (SELECT origin, time_hour, count(*), avg(dep_delay), max(dep_delay) FROM read_json('flights3.ndjson') GROUP BY ALL) TO 'dd.json' (FORMAT json)")")"
+fi
+fi

@@ -7,6 +7,7 @@
 
 pub mod json;
 pub mod predicate;
+pub mod reads;
 
 use jaq_core::load::{self, Arena, File, Loader};
 use jaq_core::{data, Compiler, Ctx, Vars};

@@ -5,6 +5,7 @@ mod aggregate;
 mod dedupe;
 mod lookup;
 mod ops;
+mod raw;
 mod value;
 
 use std::io::Write;
@@ -26,6 +27,7 @@ use crate::dedupe::Dedupe;
 use crate::lookup::LookupSpec;
 pub use crate::lookup::OnMiss;
 use crate::ops::{CastTo, Chain, Mask, Op, Outcome, Settings};
+use crate::raw::RawChain;
 use crate::value::{epoch_to_ms, format_time, parse_time_text, FieldPath};
 
 const EXAMPLES: &str = "\
@@ -620,6 +622,9 @@ impl Plan {
     fn worker(self: Arc<Self>) -> impl FnMut(&Block, &mut Work) {
         let ops = parse_ops(&self.order).expect("checked at startup");
         let mut chain = Chain::new(&ops, &self.settings, &self.lookups);
+        let mut raw = (!self.value_only)
+            .then(|| RawChain::compile(&ops, &self.settings))
+            .flatten();
         let prefix = |p: &str| {
             let path = FieldPath::parse(p).expect("checked at startup");
             if self.value_only {
@@ -665,6 +670,36 @@ impl Plan {
                         time_path.as_deref(),
                     );
                     continue;
+                }
+                if let Some(raw) = raw.as_mut() {
+                    if let Err(reason) = scan::object_fields(text, &mut fields) {
+                        work.output.reject(index, reason);
+                        continue;
+                    }
+                    text_buf.clear();
+                    match raw.apply(text, &fields, &mut text_buf) {
+                        Ok(true) => {
+                            if self.facts.is_some() {
+                                scan::object_fields(&text_buf, &mut fields)
+                                    .expect("written as JSON");
+                            }
+                            self.emit(
+                                work,
+                                index,
+                                &text_buf,
+                                &fields,
+                                &fact_paths,
+                                time_path.as_deref(),
+                            );
+                            continue;
+                        }
+                        // Escaped or repeated keys: the full engine below.
+                        Ok(false) => {}
+                        Err(reason) => {
+                            work.output.reject(index, reason);
+                            continue;
+                        }
+                    }
                 }
                 let record = match json::parse(text) {
                     Ok(record) => record,

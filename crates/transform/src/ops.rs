@@ -359,7 +359,8 @@ fn set_names(record: &mut Val, names: &[&str], value: Val) -> Result<(), String>
     }
 }
 
-fn mask(value: &Val, how: &Mask) -> Result<Val, String> {
+/// Masks `value` for `--mask`; null stays null.
+pub fn mask(value: &Val, how: &Mask) -> Result<Val, String> {
     if matches!(value, Val::Null) {
         return Ok(Val::Null);
     }
