@@ -243,3 +243,22 @@ fn records_from_a_slow_pipe_pass_without_waiting_for_more() {
     drop(stdin);
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn limit_stops_both_outputs_at_the_same_record() {
+    let dir = tmp();
+    let routed = dir.path().join("routed.ndjson");
+    let input = b"{\"n\":1}\n{\"n\":0}\n{\"n\":2}\n{\"n\":0}\n{\"n\":3}\n";
+    let out = run(
+        FILTER,
+        ["--limit", "2", "--rejected", &s(&routed), ".n > 0"],
+        input,
+    );
+    out.expect_clean();
+    assert_eq!(out.text(), "{\"n\":1}\n{\"n\":2}\n");
+    assert_eq!(
+        read(&routed),
+        "{\"n\":0}\n",
+        "only what came before the stop"
+    );
+}

@@ -184,6 +184,18 @@ fn programs_explode_arrays_extract_and_unflatten() {
     assert_eq!(out.records().len(), 2);
     let out = transform(["-e", "{"], input);
     out.expect_code(2);
+    let dir = tmp();
+    let program = write(
+        dir.path(),
+        "lines.jq",
+        "# one record per item\n.items[] | {sku}\n",
+    );
+    let out = transform(["--expr-file", &program], input);
+    out.expect_clean();
+    assert_eq!(
+        out.text(),
+        "{\"sku\":\"a\"}\n{\"sku\":\"b\"}\n{\"sku\":\"c\"}\n"
+    );
 }
 
 /// Hourly aggregates per origin, computed here from the records as an independent check.

@@ -83,7 +83,12 @@ pub fn write_num(out: &mut Vec<u8>, n: &Num) {
     match n {
         Num::Int(i) => out.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes()),
         Num::BigInt(i) => out.extend_from_slice(i.to_string().as_bytes()),
-        Num::Dec(text) => out.extend_from_slice(text.as_bytes()),
+        // jaq keeps a decimal's text; text that is not JSON's number grammar (`+1.5` from
+        // `tonumber`, a literal `01.5`) is written as the double it stands for.
+        Num::Dec(text) if scan::is_number(text.as_bytes()) => {
+            out.extend_from_slice(text.as_bytes())
+        }
+        Num::Dec(text) => write_float(out, text.parse().unwrap_or(f64::NAN)),
         Num::Float(f) => write_float(out, *f),
     }
 }
@@ -163,5 +168,8 @@ mod tests {
         assert_eq!(text(f64::NAN), "null");
         assert_eq!(text(f64::INFINITY), "1.7976931348623157e308");
         assert_eq!(text(1e20), "1e20");
+        let mut out = Vec::new();
+        write_num(&mut out, &Num::Dec(std::rc::Rc::new("+1.50".to_string())));
+        assert_eq!(out, b"1.5");
     }
 }

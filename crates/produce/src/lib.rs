@@ -6,14 +6,15 @@ use std::path::Path;
 
 use clap::Parser;
 use sluice_cli::{parse_duration_ms, parse_size, CommonArgs, LogDirArgs};
-use sluice_log::envelope::{now_ms, parse_time, read_envelope};
+use sluice_log::envelope::{now_ms, read_envelope, timestamp_of, Envelope};
 use sluice_log::murmur2::partition_for_key;
 use sluice_log::record::Header;
 use sluice_log::{Batch, Topic, TopicConfig};
-use sluice_stream::input;
-use sluice_stream::json::{field, is_blank, object_fields, scalar_text, validate_object, Fields};
-use sluice_stream::lines::LineReader;
-use sluice_stream::{Error, Position, Rejects, Result, Stats};
+use std::ops::Range;
+
+use sluice_stream::blocks::{self, oversize_reason, Block, Flow, Options};
+use sluice_stream::scan::{self, FieldSpan, Found, Kind};
+use sluice_stream::{Error, Rejects, Result, Stats};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -133,47 +134,34 @@ pub fn run(args: Args) -> Result<()> {
     let mut stats = Stats::new("produce");
     let mut rejects = Rejects::new(args.common.on_error.clone(), "produce")?;
     let mut producer = Producer::new(&topic, &args)?;
-    let inputs = if args.inputs.is_empty() {
-        vec!["-".to_string()]
-    } else {
-        args.inputs.clone()
+    let options = Options::new(
+        &args.inputs,
+        args.common.max_record_len(),
+        args.common.quiet,
+    );
+    let reading = Reading {
+        envelope: args.envelope,
+        key: args.key.as_deref().map(path_names),
+        timestamp: args.timestamp_field.as_deref().map(path_names),
+        header_fields: args.header_fields.iter().map(|f| path_names(f)).collect(),
+        partitions: topic.config.partitions,
     };
-    let result = (|| {
-        let mut line = Vec::new();
-        for name in &inputs {
-            let input = input::open(name, None)?;
-            let mut lines = LineReader::new(input.reader, args.common.max_record_len(), 0);
-            while let Some(info) = lines
-                .next_line(&mut line)
-                .map_err(io(&format!("cannot read {name}")))?
-            {
-                if !info.oversize && is_blank(&line) {
-                    continue;
-                }
-                stats.records_in += 1;
-                let position = Position {
-                    source: name.clone(),
-                    line: Some(info.line),
-                    byte: Some(info.byte),
-                    row: None,
-                };
-                let added = if info.oversize {
-                    Err(format!(
-                        "record of {} bytes is longer than --max-record-bytes",
-                        info.len
-                    ))
-                } else {
-                    producer.add(&line)
-                };
-                match added {
-                    Ok(Some(partition)) => producer.flush_if_full(partition)?,
-                    Ok(None) => {}
-                    Err(reason) => rejects.reject(&position, &reason, &line, info.oversize)?,
-                }
+    let reading = std::sync::Arc::new(reading);
+    let result = blocks::process(
+        &options,
+        move || {
+            let reading = std::sync::Arc::clone(&reading);
+            let mut fields = Vec::new();
+            move |block: &Block, prepared: &mut Prepared| {
+                reading.prepare(block, prepared, &mut fields)
             }
-        }
-        Ok(())
-    })();
+        },
+        |block, prepared: &Prepared| {
+            stats.records_in += block.lines.len() as u64;
+            producer.add_block(block, prepared, &mut rejects)?;
+            Ok(Flow::Continue)
+        },
+    );
     // What was read before a failure is still written: it was good.
     let flushed = producer.flush_all();
     result?;
@@ -186,6 +174,152 @@ pub fn run(args: Args) -> Result<()> {
         eprintln!("{}", stats.to_json());
     }
     Ok(())
+}
+
+/// A dotted path as field names for [`scan::lookup`].
+fn path_names(path: &str) -> Vec<Box<[u8]>> {
+    path.split('.').map(|p| p.as_bytes().into()).collect()
+}
+
+/// What the worker threads read from each line.
+struct Reading {
+    envelope: bool,
+    key: Option<Vec<Box<[u8]>>>,
+    timestamp: Option<Vec<Box<[u8]>>>,
+    header_fields: Vec<Vec<Box<[u8]>>>,
+    partitions: u32,
+}
+
+/// A block's records, checked and taken apart by a worker thread, in input order.
+#[derive(Default)]
+struct Prepared {
+    items: Vec<Item>,
+    /// Keys and header values, referred to by range.
+    bytes: Vec<u8>,
+    /// Header values from fields: `header_fields.len()` per record.
+    header_values: Vec<Option<Range<usize>>>,
+}
+
+enum Item {
+    /// A record whose value is the line itself.
+    Line {
+        line: usize,
+        key: Option<Range<usize>>,
+        partition: Option<u32>,
+        timestamp: Option<i64>,
+    },
+    /// A record read from an envelope.
+    Envelope {
+        line: usize,
+        envelope: Box<Envelope>,
+    },
+    Rejected {
+        line: usize,
+        reason: String,
+    },
+}
+
+impl Reading {
+    fn prepare(&self, block: &Block, prepared: &mut Prepared, fields: &mut Vec<FieldSpan>) {
+        prepared.items.clear();
+        prepared.bytes.clear();
+        prepared.header_values.clear();
+        for (index, line) in block.lines.iter().enumerate() {
+            let item = if line.oversize {
+                Err(oversize_reason(line))
+            } else if self.envelope {
+                std::str::from_utf8(block.text(line))
+                    .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))
+                    .and_then(read_envelope)
+                    .map(|envelope| Item::Envelope {
+                        line: index,
+                        envelope: Box::new(envelope),
+                    })
+            } else {
+                self.read_line(index, block.text(line), prepared, fields)
+            };
+            prepared
+                .items
+                .push(item.unwrap_or_else(|reason| Item::Rejected {
+                    line: index,
+                    reason,
+                }));
+        }
+    }
+
+    fn read_line(
+        &self,
+        index: usize,
+        text: &[u8],
+        prepared: &mut Prepared,
+        fields: &mut Vec<FieldSpan>,
+    ) -> Result<Item, String> {
+        scan::object_fields(text, fields)?;
+        let field_text =
+            |path: &[Box<[u8]>], bytes: &mut Vec<u8>| -> Option<Option<Range<usize>>> {
+                let raw = match scan::lookup(text, fields, path) {
+                    Found::Value(raw) => raw,
+                    Found::Missing | Found::NotObject => return None,
+                };
+                let start = bytes.len();
+                match Kind::of(raw) {
+                    Kind::Null => return Some(None),
+                    Kind::String if raw.contains(&b'\\') => {
+                        bytes.extend_from_slice(scan::unescape(raw)?.as_bytes())
+                    }
+                    Kind::String => bytes.extend_from_slice(&raw[1..raw.len() - 1]),
+                    _ => bytes.extend_from_slice(raw),
+                }
+                Some(Some(start..bytes.len()))
+            };
+        let mut key = None;
+        let mut partition = None;
+        if let Some(path) = &self.key {
+            key = field_text(path, &mut prepared.bytes)
+                .ok_or_else(|| format!("the record has no key field {:?}", dotted(path)))?;
+            partition = key
+                .clone()
+                .map(|k| partition_for_key(&prepared.bytes[k], self.partitions));
+        }
+        let mut timestamp = None;
+        if let Some(path) = &self.timestamp {
+            let raw = match scan::lookup(text, fields, path) {
+                Found::Value(raw) => raw,
+                _ => {
+                    return Err(format!(
+                        "the record has no timestamp field {:?}",
+                        dotted(path)
+                    ))
+                }
+            };
+            let value: serde_json::Value =
+                serde_json::from_slice(raw).map_err(|e| e.to_string())?;
+            timestamp = Some(timestamp_of(&value).ok_or_else(|| {
+                format!(
+                    "timestamp field {:?} holds {}, neither ms since the epoch nor RFC 3339",
+                    dotted(path),
+                    String::from_utf8_lossy(raw)
+                )
+            })?);
+        }
+        for path in &self.header_fields {
+            let value = field_text(path, &mut prepared.bytes).flatten();
+            prepared.header_values.push(value);
+        }
+        Ok(Item::Line {
+            line: index,
+            key,
+            partition,
+            timestamp,
+        })
+    }
+}
+
+fn dotted(path: &[Box<[u8]>]) -> String {
+    path.iter()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 fn open_topic(log_dir: &Path, args: &Args) -> Result<Topic> {
@@ -271,68 +405,92 @@ impl<'a> Producer<'a> {
         })
     }
 
-    /// Adds the record a line stands for to its partition's batch; returns the partition.
-    fn add(&mut self, line: &[u8]) -> Result<Option<u32>, String> {
-        let text = std::str::from_utf8(line)
-            .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
+    /// Adds a block's prepared records to their partitions' batches, in order, and hands its
+    /// bad records to the policy.
+    fn add_block(
+        &mut self,
+        block: &Block,
+        prepared: &Prepared,
+        rejects: &mut Rejects,
+    ) -> Result<()> {
+        let now = now_ms();
         let partitions = self.topic.config.partitions;
-        if self.args.envelope {
-            let envelope = read_envelope(text)?;
-            let record = envelope.record;
-            let partition = match envelope.partition.or(self.args.partition) {
-                Some(p) if p < partitions => p,
-                Some(p) => {
-                    return Err(format!(
-                        "partition {p} does not exist (the topic has {partitions})"
-                    ))
+        let width = self.args.header_fields.len();
+        let mut headers_at = 0;
+        for item in &prepared.items {
+            let partition = match item {
+                Item::Rejected { line, reason } => {
+                    let line = &block.lines[*line];
+                    rejects.reject(
+                        &block.position(line),
+                        reason,
+                        block.text(line),
+                        line.oversize,
+                    )?;
+                    continue;
                 }
-                None => self.partition_for(record.key.as_deref()),
+                Item::Envelope { line, envelope } => {
+                    let record = &envelope.record;
+                    let partition = match envelope.partition.or(self.args.partition) {
+                        Some(p) if p < partitions => p,
+                        Some(p) => {
+                            let line = &block.lines[*line];
+                            rejects.reject(
+                                &block.position(line),
+                                &format!(
+                                    "partition {p} does not exist (the topic has {partitions})"
+                                ),
+                                block.text(line),
+                                false,
+                            )?;
+                            continue;
+                        }
+                        None => self.partition_for(record.key.as_deref()),
+                    };
+                    self.batches.entry(partition).or_default().push(
+                        record.timestamp,
+                        record.key.as_deref(),
+                        record.value.as_deref(),
+                        &record.headers,
+                        &self.headers,
+                    );
+                    partition
+                }
+                Item::Line {
+                    line,
+                    key,
+                    partition,
+                    timestamp,
+                } => {
+                    self.field_headers.clear();
+                    for (name, value) in self
+                        .args
+                        .header_fields
+                        .iter()
+                        .zip(&prepared.header_values[headers_at..headers_at + width])
+                    {
+                        let value = value.clone().map(|r| prepared.bytes[r].to_vec());
+                        self.field_headers.push((name.clone(), value));
+                    }
+                    headers_at += width;
+                    let key = key.clone().map(|k| &prepared.bytes[k]);
+                    let partition = match self.args.partition.or(*partition) {
+                        Some(p) => p,
+                        None => self.partition_for(key),
+                    };
+                    self.batches.entry(partition).or_default().push(
+                        timestamp.unwrap_or(now),
+                        key,
+                        Some(block.text(&block.lines[*line])),
+                        &self.headers,
+                        &self.field_headers,
+                    );
+                    partition
+                }
             };
-            self.batches.entry(partition).or_default().push(
-                record.timestamp,
-                record.key.as_deref(),
-                record.value.as_deref(),
-                &record.headers,
-                &self.headers,
-            );
-            return Ok(Some(partition));
+            self.flush_if_full(partition)?;
         }
-        validate_object(line)?;
-        let mut timestamp = None;
-        let mut key = None;
-        self.field_headers.clear();
-        if let Some(path) = &self.args.key {
-            key = lookup(text, path)
-                .ok_or_else(|| format!("the record has no key field {path:?}"))?;
-        }
-        if let Some(path) = &self.args.timestamp_field {
-            let raw = lookup_raw(text, path)
-                .ok_or_else(|| format!("the record has no timestamp field {path:?}"))?;
-            let value: serde_json::Value = serde_json::from_str(&raw).map_err(|e| e.to_string())?;
-            timestamp = Some(
-                match &value {
-                    serde_json::Value::String(s) => parse_time(s),
-                    other => sluice_log::envelope::timestamp_of(other),
-                }
-                .ok_or_else(|| format!("timestamp field {path:?} holds {raw}, neither ms since the epoch nor RFC 3339"))?,
-            );
-        }
-        for path in &self.args.header_fields {
-            let value = lookup(text, path).unwrap_or(None);
-            self.field_headers.push((path.clone(), value));
-        }
-        let partition = match self.args.partition {
-            Some(p) => p,
-            None => self.partition_for(key.as_deref()),
-        };
-        self.batches.entry(partition).or_default().push(
-            timestamp.unwrap_or_else(now_ms),
-            key.as_deref(),
-            Some(line),
-            &self.headers,
-            &self.field_headers,
-        );
-        Ok(Some(partition))
+        Ok(())
     }
 
     fn partition_for(&mut self, key: Option<&[u8]>) -> u32 {
@@ -408,24 +566,4 @@ impl<'a> Producer<'a> {
         }
         Ok(())
     }
-}
-
-/// The text of the value at a dotted path (strings unescaped, other values as JSON text);
-/// `Some(None)` for null, `None` when missing.
-fn lookup(text: &str, path: &str) -> Option<Option<Vec<u8>>> {
-    let raw = lookup_raw(text, path)?;
-    let value: &serde_json::value::RawValue = serde_json::from_str(&raw).ok()?;
-    Some(scalar_text(value).map(|t| t.into_owned().into_bytes()))
-}
-
-/// The raw JSON at a dotted path.
-fn lookup_raw(text: &str, path: &str) -> Option<String> {
-    let mut current = text.to_string();
-    for part in path.split('.') {
-        let mut fields: Fields = Vec::new();
-        object_fields(&current, &mut fields).ok()?;
-        let next = field(&fields, part)?.get().to_string();
-        current = next;
-    }
-    Some(current)
 }

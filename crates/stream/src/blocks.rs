@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 use std::io::{self, BufRead};
 use std::ops::Range;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -141,7 +143,10 @@ where
     let (jobs_in, jobs) = sync_channel::<Job>(options.workers * 2);
     let (recycle, spare) = channel::<Block>();
     let reader_options = options.clone();
-    thread::spawn(move || read_blocks(&reader_options, &jobs_in, &spare));
+    // How many blocks the reader sent, so a block that never comes back is noticed.
+    let sent = Arc::new(AtomicU64::new(0));
+    let reader_sent = Arc::clone(&sent);
+    thread::spawn(move || read_blocks(&reader_options, &jobs_in, &spare, &reader_sent));
 
     let jobs = Arc::new(Mutex::new(jobs));
     let (outputs_back, spare_outputs) = channel::<O>();
@@ -154,19 +159,25 @@ where
         let make_worker = Arc::clone(&make_worker);
         let results_in = results_in.clone();
         thread::spawn(move || {
-            let mut work = make_worker();
+            // A panic must not lose a block silently: it becomes this block's error.
+            let mut work = panic::catch_unwind(AssertUnwindSafe(|| make_worker())).ok();
             loop {
                 let job = jobs.lock().map(|j| j.recv());
                 let Ok(Ok((seq, block))) = job else { return };
-                let result = block.map(|block| {
+                let result = block.and_then(|block| {
                     let mut out = spare_outputs
                         .lock()
                         .ok()
                         .and_then(|s| s.try_recv().ok())
                         .unwrap_or_default();
-                    work(&block, &mut out);
-                    (block, out)
+                    let work = work.as_mut().ok_or_else(worker_failed)?;
+                    panic::catch_unwind(AssertUnwindSafe(|| work(&block, &mut out)))
+                        .map_err(|_| worker_failed())?;
+                    Ok((block, out))
                 });
+                if result.is_err() {
+                    work = None;
+                }
                 if results_in.send((seq, result)).is_err() {
                     return;
                 }
@@ -190,15 +201,24 @@ where
             }
         }
     }
-    if pending.is_empty() {
+    if pending.is_empty() && sent.load(Ordering::SeqCst) == next {
         Ok(())
     } else {
-        Err(Error::Other("a worker thread stopped unexpectedly".into()))
+        Err(worker_failed())
     }
 }
 
+fn worker_failed() -> Error {
+    Error::Other("internal error: a worker thread failed (this is a bug; please report it)".into())
+}
+
 /// The reader thread: splits every input into blocks and sends them, numbered.
-fn read_blocks(options: &Options, jobs: &SyncSender<Job>, spare: &Receiver<Block>) {
+fn read_blocks(
+    options: &Options,
+    jobs: &SyncSender<Job>,
+    spare: &Receiver<Block>,
+    sent_count: &AtomicU64,
+) {
     let total = options
         .inputs
         .iter()
@@ -215,6 +235,7 @@ fn read_blocks(options: &Options, jobs: &SyncSender<Job>, spare: &Receiver<Block
     let mut send = |block: Result<Block>| {
         let sent = jobs.send((seq, block)).is_ok();
         seq += 1;
+        sent_count.store(seq, Ordering::SeqCst);
         sent
     };
     for name in &options.inputs {
@@ -340,10 +361,11 @@ impl Splitter {
 
     fn extend_partial(&mut self, piece: &[u8]) {
         self.partial_len += piece.len() as u64;
-        let room = if self.partial_len as usize > self.max {
+        // Room for a line at the limit plus its `\r`; beyond that only a prefix is kept.
+        let room = if self.partial_len as usize > self.max.saturating_add(1) {
             OVERSIZE_PREFIX.min(self.max)
         } else {
-            self.max
+            self.max.saturating_add(1)
         };
         let keep = room.saturating_sub(self.partial.len()).min(piece.len());
         self.partial.extend_from_slice(&piece[..keep]);
@@ -352,20 +374,19 @@ impl Splitter {
     /// Adds one line (`len` is its full length; `bytes` may be only its beginning).
     fn push(&mut self, block: &mut Block, bytes: &[u8], byte: u64, len: u64) {
         self.number += 1;
-        let mut oversize = len as usize > self.max;
-        let mut bytes = bytes;
-        let mut len = len;
-        if oversize {
-            bytes = &bytes[..bytes.len().min(OVERSIZE_PREFIX.min(self.max))];
-        } else if bytes.last() == Some(&b'\r') {
+        let (mut bytes, mut len) = (bytes, len);
+        // `bytes` is the whole line unless it is longer than the limit plus a `\r`.
+        let whole = len as usize <= self.max.saturating_add(1);
+        if whole && bytes.last() == Some(&b'\r') {
             bytes = &bytes[..bytes.len() - 1];
             len -= 1;
         }
-        if !oversize && is_blank(bytes) {
+        let oversize = len as usize > self.max;
+        if oversize {
+            bytes = &bytes[..bytes.len().min(OVERSIZE_PREFIX.min(self.max))];
+        } else if is_blank(bytes) {
             return;
         }
-        // A line exactly at the limit plus its `\r` is not oversize.
-        oversize &= len as usize > self.max;
         let start = block.data.len();
         block.data.extend_from_slice(bytes);
         block.lines.push(Line {
@@ -388,6 +409,8 @@ pub struct Output {
     pub records: u64,
     /// Records for the second output (`filter --rejected`), each ending with `\n`.
     pub routed: Vec<u8>,
+    /// For each record in `lines`, the length of `routed` when it was added.
+    pub routed_before: Vec<usize>,
     /// Rejected records, in order.
     pub rejected: Vec<Rejected>,
 }
@@ -411,11 +434,13 @@ impl Output {
         self.lines.clear();
         self.records = 0;
         self.routed.clear();
+        self.routed_before.clear();
         self.rejected.clear();
     }
 
     /// Adds a record (without its newline) for stdout.
     pub fn push(&mut self, record: &[u8]) {
+        self.routed_before.push(self.routed.len());
         self.lines.extend_from_slice(record);
         self.lines.push(b'\n');
         self.records += 1;
@@ -452,13 +477,31 @@ pub struct Delivery<'a> {
 }
 
 impl Delivery<'_> {
-    /// Handles one block's output and flushes stdout; [`Flow::Stop`] once the limit is reached.
+    /// Handles one block's output and flushes stdout; [`Flow::Stop`] once the limit is reached
+    /// (then nothing after the last record written is routed or rejected either).
     pub fn deliver(&mut self, block: &Block, output: &Output) -> Result<Flow> {
-        let (mut lines_at, mut routed_at) = (0, 0);
-        for rejected in &output.rejected {
-            if self.write(&output.lines[lines_at..rejected.lines_len])? == Flow::Stop {
+        let mut end = (output.lines.len(), output.routed.len());
+        let mut flow = Flow::Continue;
+        if let Some(limit) = self.limit {
+            let room = limit.saturating_sub(self.out.records());
+            if room == 0 {
                 return Ok(Flow::Stop);
             }
+            if output.records >= room {
+                let last = room as usize - 1;
+                let lines_end = memchr::memchr_iter(b'\n', &output.lines)
+                    .nth(last)
+                    .map_or(output.lines.len(), |i| i + 1);
+                end = (lines_end, output.routed_before[last]);
+                flow = Flow::Stop;
+            }
+        }
+        let (mut lines_at, mut routed_at) = (0, 0);
+        for rejected in &output.rejected {
+            if flow == Flow::Stop && rejected.lines_len >= end.0 {
+                break;
+            }
+            self.write(&output.lines[lines_at..rejected.lines_len])?;
             self.write_routed(&output.routed[routed_at..rejected.routed_len])?;
             (lines_at, routed_at) = (rejected.lines_len, rejected.routed_len);
             let line = &block.lines[rejected.line];
@@ -469,33 +512,17 @@ impl Delivery<'_> {
                 line.oversize,
             )?;
         }
-        let flow = self.write(&output.lines[lines_at..])?;
-        self.write_routed(&output.routed[routed_at..])?;
+        self.write(&output.lines[lines_at..end.0])?;
+        self.write_routed(&output.routed[routed_at..end.1.max(routed_at)])?;
         // A block ends where the input paused: pass its records on now, so a stream from
         // `consume --follow` is not held back in a buffer.
         self.out.flush()?;
         Ok(flow)
     }
 
-    fn write(&mut self, lines: &[u8]) -> Result<Flow> {
+    fn write(&mut self, lines: &[u8]) -> Result<()> {
         let count = memchr::memchr_iter(b'\n', lines).count() as u64;
-        let Some(limit) = self.limit else {
-            self.out.write_chunk(lines, count)?;
-            return Ok(Flow::Continue);
-        };
-        let room = limit.saturating_sub(self.out.records());
-        if room == 0 {
-            return Ok(Flow::Stop);
-        }
-        if count < room {
-            self.out.write_chunk(lines, count)?;
-            return Ok(Flow::Continue);
-        }
-        let end = memchr::memchr_iter(b'\n', lines)
-            .nth(room as usize - 1)
-            .map_or(0, |i| i + 1);
-        self.out.write_chunk(&lines[..end], room)?;
-        Ok(Flow::Stop)
+        self.out.write_chunk(lines, count)
     }
 
     fn write_routed(&mut self, lines: &[u8]) -> Result<()> {
@@ -551,6 +578,21 @@ mod tests {
         assert_eq!(got[0].0, "0123");
         assert_eq!(got[1].0, "ok");
         assert!(!got[1].1.oversize);
+    }
+
+    #[test]
+    fn a_line_at_the_limit_with_crlf_is_whole() {
+        for chunks in [
+            &[&b"0123456789\r\nab\r\n"[..]][..],
+            &[b"01234", b"56789\r", b"\nab\r\n"],
+        ] {
+            let got = split(chunks, 10);
+            assert_eq!(got[0].0, "0123456789");
+            assert!(!got[0].1.oversize);
+            assert_eq!(got[1].0, "ab");
+        }
+        let got = split(&[b"0123456789x\r\n"], 10);
+        assert!(got[0].1.oversize);
     }
 
     #[test]

@@ -1,23 +1,12 @@
 //! Small JSON helpers for hot paths: escaping, validating and compacting without building values.
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
 
 /// Checks that `line` is exactly one JSON object (RFC 8259), in valid UTF-8.
-pub fn validate_object(line: &[u8]) -> Result<(), String> {
-    let text = std::str::from_utf8(line)
-        .map_err(|e| format!("invalid UTF-8 at byte {} of the record", e.valid_up_to()))?;
-    match text.trim_start().as_bytes().first() {
-        Some(b'{') => {}
-        Some(_) => return Err("not a JSON object".to_string()),
-        None => return Err("empty record".to_string()),
-    }
-    serde_json::from_str::<IgnoredAny>(text)
-        .map(|_| ())
-        .map_err(|e| format!("invalid JSON: {e}"))
-}
+pub use crate::scan::validate_object;
 
 /// True when the line holds only whitespace (blank lines are not records).
 pub fn is_blank(line: &[u8]) -> bool {

@@ -81,6 +81,58 @@ pub fn validate_object(line: &[u8]) -> Result<(), String> {
     object_fields(line, &mut Vec::new())
 }
 
+/// Checks that `text` is exactly one JSON value (RFC 8259).
+pub fn validate_value(text: &[u8]) -> Result<(), String> {
+    if let Err(e) = std::str::from_utf8(text) {
+        return Err(format!("invalid UTF-8 at byte {}", e.valid_up_to()));
+    }
+    let mut s = Scanner { text, at: 0 };
+    s.skip_ws();
+    s.value(0).map_err(|e| s.describe(e))?;
+    s.skip_ws();
+    if s.at != text.len() {
+        return Err(s.describe("trailing characters after the value"));
+    }
+    Ok(())
+}
+
+/// True when `text` is one JSON number (RFC 8259 grammar), nothing around it.
+pub fn is_number(text: &[u8]) -> bool {
+    let mut s = Scanner { text, at: 0 };
+    s.number().is_ok() && s.at == text.len()
+}
+
+/// Appends the canonical text of the valid JSON value `raw`, so that values jq finds equal
+/// compare equal as bytes: numbers as jq writes them (`1.0` and `1e0` as `1`), strings with
+/// their escapes decoded and re-escaped minimally, arrays and objects without whitespace.
+pub fn canonical(raw: &[u8], out: &mut Vec<u8>) {
+    match Kind::of(raw) {
+        Kind::String if raw.contains(&b'\\') => match unescape(raw) {
+            Some(text) => crate::json::write_string(out, text.as_bytes()),
+            None => out.extend_from_slice(raw),
+        },
+        Kind::Number => {
+            let text = std::str::from_utf8(raw).unwrap_or_default();
+            let integer = !raw.iter().any(|b| matches!(b, b'.' | b'e' | b'E'));
+            if let Ok(i) = text.parse::<i64>() {
+                out.extend_from_slice(i.to_string().as_bytes());
+            } else if integer {
+                out.extend_from_slice(raw);
+            } else {
+                match text.parse::<f64>() {
+                    Ok(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e17 => {
+                        out.extend_from_slice((f as i64).to_string().as_bytes())
+                    }
+                    Ok(f) if f.is_finite() => out.extend_from_slice(f.to_string().as_bytes()),
+                    _ => out.extend_from_slice(raw),
+                }
+            }
+        }
+        Kind::Array | Kind::Object => crate::json::write_compact(out, raw),
+        _ => out.extend_from_slice(raw),
+    }
+}
+
 /// The value of field `name` among `fields` of `text` (the last one if a key repeats, as JSON
 /// parsers keep it). Keys with escapes are compared by their decoded text.
 pub fn find<'a>(text: &'a [u8], fields: &[FieldSpan], name: &[u8]) -> Option<&'a [u8]> {
@@ -142,6 +194,33 @@ pub fn key_is(raw: &[u8], name: &[u8]) -> bool {
 /// Decodes the valid JSON string `raw` (quotes included).
 pub fn unescape(raw: &[u8]) -> Option<String> {
     serde_json::from_slice::<String>(raw).ok()
+}
+
+/// The first `"`, `\` or control character in `bytes`, looking at eight bytes at a time.
+fn string_end(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // A byte of `x` is zero (or, for `x - ONES * n`, below n) exactly where this has its high
+    // bit set, when the byte itself is below 0x80 (`!word` rules out the others).
+    let special = |word: u64| {
+        let quote = word ^ (ONES * u64::from(b'"'));
+        let backslash = word ^ (ONES * u64::from(b'\\'));
+        let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+        zero(quote) | zero(backslash) | (word.wrapping_sub(ONES * 0x20) & !word & HIGHS)
+    };
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        if special(word) != 0 {
+            break;
+        }
+        at += 8;
+    }
+    bytes[at..]
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .map(|i| at + i)
 }
 
 struct Scanner<'a> {
@@ -230,10 +309,7 @@ impl Scanner<'_> {
         self.at += 1;
         loop {
             let rest = &self.text[self.at..];
-            let Some(i) = rest
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-            else {
+            let Some(i) = string_end(rest) else {
                 self.at = self.text.len();
                 return Err("unterminated string");
             };
@@ -250,11 +326,23 @@ impl Scanner<'_> {
                             self.at += 1
                         }
                         Some(b'u') => {
-                            let hex = self.text.get(self.at + 1..self.at + 5);
-                            if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
-                                return Err("expected four hex digits after \\u");
-                            }
+                            let unit = self.hex4(self.at + 1)?;
                             self.at += 5;
+                            // UTF-16 surrogates must come in pairs (as serde_json and jaq
+                            // require): a high one followed by an escaped low one.
+                            if (0xDC00..0xE000).contains(&unit) {
+                                return Err("lone low surrogate in a \\u escape");
+                            }
+                            if (0xD800..0xDC00).contains(&unit) {
+                                let low = match self.text.get(self.at..self.at + 2) {
+                                    Some(b"\\u") => self.hex4(self.at + 2)?,
+                                    _ => return Err("lone high surrogate in a \\u escape"),
+                                };
+                                if !(0xDC00..0xE000).contains(&low) {
+                                    return Err("lone high surrogate in a \\u escape");
+                                }
+                                self.at += 6;
+                            }
                         }
                         _ => return Err("invalid escape in a string"),
                     }
@@ -262,6 +350,16 @@ impl Scanner<'_> {
                 _ => return Err("control character in a string (it must be escaped)"),
             }
         }
+    }
+
+    /// The four hex digits at `at`, as a number.
+    fn hex4(&self, at: usize) -> Result<u32, &'static str> {
+        let hex = self.text.get(at..at + 4).unwrap_or_default();
+        let text = std::str::from_utf8(hex).unwrap_or_default();
+        if hex.len() != 4 || !hex.iter().all(u8::is_ascii_hexdigit) {
+            return Err("expected four hex digits after \\u");
+        }
+        u32::from_str_radix(text, 16).map_err(|_| "expected four hex digits after \\u")
     }
 
     fn array(&mut self, depth: usize) -> Step {
@@ -349,6 +447,7 @@ mod tests {
             r#" { "a" : [1, -0.5e+3, 0, true, false, null, "x\"\\\/\b\f\n\r\tA\u00e9"] } "#,
             r#"{"a":{"b":{"c":[]}},"":-0}"#,
             "{\"é\":\"日本\"}",
+            r#"{"emoji":"\ud83d\ude00"}"#,
         ] {
             assert_eq!(validate_object(ok.as_bytes()), Ok(()), "{ok}");
         }
@@ -377,6 +476,9 @@ mod tests {
             r#"{"a":1} {}"#,
             r#"{"a":tru}"#,
             r#"{"a":1}x"#,
+            r#"{"a":"\ud800"}"#,
+            r#"{"a":"\udc00x"}"#,
+            r#"{"a":"\ud800\u0041"}"#,
         ] {
             assert!(validate_object(bad.as_bytes()).is_err(), "{bad}");
         }
@@ -385,6 +487,39 @@ mod tests {
             .contains("UTF-8"));
         let deep = "[".repeat(200);
         assert!(validate_object(format!("{{\"a\":{deep}}}").as_bytes()).is_err());
+    }
+
+    #[test]
+    fn canonical_forms_make_equal_values_equal() {
+        let c = |raw: &str| {
+            let mut out = Vec::new();
+            canonical(raw.as_bytes(), &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(c("1.0"), "1");
+        assert_eq!(c("1e0"), "1");
+        assert_eq!(c("-0"), "0");
+        assert_eq!(c("2.50"), "2.5");
+        assert_eq!(c("123456789012345678901234"), "123456789012345678901234");
+        assert_eq!(c(r#""\u0061""#), r#""a""#);
+        assert_eq!(c("[1, {\"a\" : 2}]"), r#"[1,{"a":2}]"#);
+        assert!(is_number(b"-1.5e3") && !is_number(b"+1") && !is_number(b"01"));
+        assert!(validate_value(b" [1] ").is_ok() && validate_value(b"1,\"w\":2").is_err());
+    }
+
+    #[test]
+    fn string_ends_are_found_at_every_offset() {
+        for len in 0..40 {
+            for special in [b'"', b'\\', b'\n', 0x1f, 0] {
+                let mut bytes = vec![b'a'; len];
+                bytes.extend_from_slice("é€\x7f".as_bytes());
+                let at = bytes.len();
+                bytes.push(special);
+                bytes.extend_from_slice(b"xyz\"");
+                assert_eq!(string_end(&bytes), Some(at), "{len} {special}");
+            }
+            assert_eq!(string_end(&vec![b' '; len]), None);
+        }
     }
 
     #[test]

@@ -181,6 +181,22 @@ impl Aggregator {
         self.specs.iter().map(|s| s.field.clone()).collect()
     }
 
+    /// Checks a record's aggregate inputs (numbers where numbers are needed).
+    pub fn check(&self, inputs: &[&[u8]]) -> Result<(), String> {
+        for (spec, raw) in self.specs.iter().zip(inputs) {
+            if matches!(spec.func, Func::Sum | Func::Avg | Func::Min | Func::Max) {
+                number(raw).map_err(|e| {
+                    format!(
+                        "{}({}): {e}",
+                        func_name(spec.func),
+                        spec.field.as_deref().unwrap_or("")
+                    )
+                })?;
+            }
+        }
+        Ok(())
+    }
+
     /// Adds one record: its event time (when windowed), its group values and its aggregate
     /// inputs (JSON texts; `null` for missing). Windows that close are written to `emit`.
     pub fn add(
@@ -220,8 +236,8 @@ impl Aggregator {
                 self.max_time = self.max_time.max(t);
                 let closed = self.max_time.saturating_sub(w.lateness);
                 let mut start = t.div_euclid(w.hop) * w.hop;
-                while start + w.size > t {
-                    let end = start + w.size;
+                while start.saturating_add(w.size) > t {
+                    let end = start.saturating_add(w.size);
                     if end > closed {
                         self.update((end, start), inputs);
                         counted = true;

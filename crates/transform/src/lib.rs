@@ -389,9 +389,8 @@ fn parse_ops(order: &[(Flag, String)]) -> Result<Vec<Op>, String> {
                 }
                 Flag::Default => {
                     let (field, text) = pair(value, '=', "FIELD=JSON")?;
-                    let wrapped = format!("{{\"v\":{text}}}");
-                    scan::validate_object(wrapped.as_bytes())
-                        .map_err(|_| format!("--default {field}: {text:?} is not JSON"))?;
+                    scan::validate_value(text.as_bytes())
+                        .map_err(|e| format!("--default {field}: {text:?} is not JSON ({e})"))?;
                     Op::Default(FieldPath::parse(field)?, text.trim().to_string())
                 }
                 Flag::Cast => {
@@ -680,8 +679,10 @@ impl Plan {
                     match raw.apply(text, &fields, &mut text_buf) {
                         Ok(true) => {
                             if self.facts.is_some() {
-                                scan::object_fields(&text_buf, &mut fields)
-                                    .expect("written as JSON");
+                                if let Err(reason) = scan::object_fields(&text_buf, &mut fields) {
+                                    work.output.reject(index, reason);
+                                    continue;
+                                }
                             }
                             self.emit(
                                 work,
@@ -727,7 +728,10 @@ impl Plan {
                         continue;
                     }
                     if self.facts.is_some() {
-                        scan::object_fields(&text_buf, &mut fields).expect("written as JSON");
+                        if let Err(reason) = scan::object_fields(&text_buf, &mut fields) {
+                            work.output.reject(index, reason);
+                            continue;
+                        }
                     }
                     self.emit(
                         work,
@@ -773,7 +777,9 @@ impl Plan {
                     Found::Value(raw) => raw,
                     Found::Missing | Found::NotObject => b"null",
                 };
-                facts.texts.extend_from_slice(raw);
+                // Equal values (as jq sees them) must make equal keys: 1.0 and 1, "\u0061"
+                // and "a".
+                scan::canonical(raw, &mut facts.texts);
             }
             facts.values.push(start..facts.texts.len());
         }
@@ -891,6 +897,11 @@ impl Stateful {
                         "--window must be positive and --hop between 0 and --window".into(),
                     ));
                 }
+                if size / hop > 10_000 {
+                    return Err(Error::Usage(
+                        "--hop is too small: a record would fall in more than 10000 windows".into(),
+                    ));
+                }
                 Some(Windows {
                     size,
                     hop,
@@ -970,6 +981,15 @@ impl Stateful {
                     .iter()
                     .map(|r| &work.facts.texts[r.clone()]),
             );
+            let (group, inputs) = values[self.dedupe_width..].split_at(self.group_width);
+            let line = &block.lines[fact.line];
+            if let Some(aggregator) = &self.aggregator {
+                // A record the aggregates reject must not count as seen for --dedupe.
+                if let Err(reason) = aggregator.check(inputs) {
+                    rejects.reject(&block.position(line), &reason, block.text(line), false)?;
+                    continue;
+                }
+            }
             if let Some(dedupe) = &mut self.dedupe {
                 self.key.clear();
                 for v in &values[..self.dedupe_width] {
@@ -985,7 +1005,6 @@ impl Stateful {
                 out.write_chunk(record, 1)?;
                 continue;
             };
-            let (group, inputs) = values[self.dedupe_width..].split_at(self.group_width);
             let emitted = &mut self.emitted;
             let count = &mut self.emitted_count;
             let added = aggregator.add(fact.time, group, inputs, &mut |r: &[u8]| {
@@ -993,7 +1012,6 @@ impl Stateful {
                 emitted.push(b'\n');
                 *count += 1;
             });
-            let line = &block.lines[fact.line];
             match added {
                 Ok(aggregate::Added::Counted) => {}
                 Ok(aggregate::Added::Late) => match &mut self.late {

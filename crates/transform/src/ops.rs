@@ -271,7 +271,7 @@ fn apply_op(op: &Op, settings: &Settings, record: &mut Val) -> Result<(), String
         Op::Flatten => {
             if let Val::Obj(map) = record {
                 let mut flat = jaq_json::Map::default();
-                flatten_into(&mut flat, "", map, &settings.separator);
+                flatten_into(&mut flat, "", map, &settings.separator)?;
                 *record = Val::obj(flat);
             }
         }
@@ -317,7 +317,12 @@ fn apply_op(op: &Op, settings: &Settings, record: &mut Val) -> Result<(), String
     Ok(())
 }
 
-fn flatten_into(flat: &mut jaq_json::Map, prefix: &str, map: &jaq_json::Map, sep: &str) {
+fn flatten_into(
+    flat: &mut jaq_json::Map,
+    prefix: &str,
+    map: &jaq_json::Map,
+    sep: &str,
+) -> Result<(), String> {
     for (k, v) in map.iter() {
         let name = match as_text(k) {
             Some(name) if prefix.is_empty() => name.to_string(),
@@ -325,38 +330,42 @@ fn flatten_into(flat: &mut jaq_json::Map, prefix: &str, map: &jaq_json::Map, sep
             None => continue,
         };
         match v {
-            Val::Obj(inner) if !inner.is_empty() => flatten_into(flat, &name, inner, sep),
+            Val::Obj(inner) if !inner.is_empty() => flatten_into(flat, &name, inner, sep)?,
             _ => {
-                flat.insert(key(&name), v.clone());
+                if flat.insert(key(&name), v.clone()).is_some() {
+                    return Err(format!("--flatten: two fields flatten to {name:?}"));
+                }
             }
         }
     }
+    Ok(())
 }
 
 fn set_names(record: &mut Val, names: &[&str], value: Val) -> Result<(), String> {
+    let clash = |upto: usize| format!("{} is both a value and an object", names[..upto].join("."));
     let (last, parents) = names.split_last().expect("split yields a name");
     let mut at = record;
     for (i, name) in parents.iter().enumerate() {
         let Val::Obj(map) = at else {
-            return Err(format!(
-                "{} is both a value and an object",
-                parents[..i].join(".")
-            ));
+            return Err(clash(i));
         };
         at = Rc::make_mut(map)
             .entry(key(name))
             .or_insert_with(|| Val::obj(Default::default()));
-    }
-    match at {
-        Val::Obj(map) => {
-            Rc::make_mut(map).insert(key(last), value);
-            Ok(())
+        if !matches!(at, Val::Obj(_)) {
+            return Err(clash(i + 1));
         }
-        _ => Err(format!(
-            "{} is both a value and an object",
-            parents.join(".")
-        )),
     }
+    let Val::Obj(map) = at else {
+        return Err(clash(parents.len()));
+    };
+    let map = Rc::make_mut(map);
+    let last = key(last);
+    if map.contains_key(&last) {
+        return Err(clash(names.len()));
+    }
+    map.insert(last, value);
+    Ok(())
 }
 
 /// Masks `value` for `--mask`; null stays null.
@@ -414,7 +423,8 @@ pub fn cast(value: &Val, to: CastTo, time_format: Option<&str>) -> Result<Val, S
             if let Val::Num(_) = value {
                 return Ok(value.clone());
             }
-            Val::Num(jaq_json::Num::Float(number(value).ok_or_else(fail)?))
+            let f = number(value).filter(|f| f.is_finite()).ok_or_else(fail)?;
+            Val::Num(jaq_json::Num::Float(f))
         }
         CastTo::Bool => match value {
             Val::Bool(_) => value.clone(),
@@ -528,6 +538,16 @@ mod tests {
         assert_eq!(flat, [r#"{"a.b":1,"a.c.d":[1],"e":{}}"#]);
         let back = run(vec![Op::Unflatten], &flat[0]).unwrap();
         assert_eq!(back, [r#"{"a":{"b":1,"c":{"d":[1]}},"e":{}}"#]);
+    }
+
+    #[test]
+    fn flatten_and_unflatten_refuse_to_lose_fields() {
+        let err = run(vec![Op::Unflatten], r#"{"a.b":1,"a":2}"#).unwrap_err();
+        assert!(err.contains("a is both a value and an object"), "{err}");
+        let err = run(vec![Op::Unflatten], r#"{"a":2,"a.b":1}"#).unwrap_err();
+        assert!(err.contains("a is both a value and an object"), "{err}");
+        assert!(run(vec![Op::Flatten], r#"{"a":{"b":1},"a.b":2}"#).is_err());
+        assert!(run(vec![Op::Cast(path("x"), CastTo::Float)], r#"{"x":"nan"}"#).is_err());
     }
 
     #[test]

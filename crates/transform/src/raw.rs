@@ -146,7 +146,10 @@ impl RawChain {
                 }
                 RawStep::Keep(names) => {
                     let mut kept = Vec::with_capacity(names.len());
-                    for name in names {
+                    for (n, name) in names.iter().enumerate() {
+                        if names[..n].contains(name) {
+                            continue;
+                        }
                         if let Some(i) = rec.find(line, name) {
                             kept.push(rec.list[i].clone());
                         }
@@ -323,7 +326,7 @@ mod tests {
                 Op::Drop(vec![p("year"), p("month")]),
             ],
             vec![Op::Rename(vec![(p("a"), p("b"))])],
-            vec![Op::Keep(vec![p("b"), p("a"), p("zz")])],
+            vec![Op::Keep(vec![p("b"), p("a"), p("zz"), p("a")])],
             vec![
                 Op::Default(p("n"), "{ \"x\" : [1, 2] }".into()),
                 Op::Default(p("a"), "5".into()),

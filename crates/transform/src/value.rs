@@ -238,7 +238,9 @@ pub fn epoch_to_ms(n: f64) -> Option<i64> {
         return None;
     }
     let ms = if n.abs() < 1e11 { n * 1000.0 } else { n };
-    Some(ms.round() as i64)
+    // Only times chrono can show (about ±262,000 years): others are not times.
+    let ms = ms.round();
+    (ms.abs() < 8.2e15).then_some(ms as i64)
 }
 
 /// Milliseconds since the epoch as RFC 3339 in UTC (`2013-01-01T10:00:00Z`, with a fraction
@@ -318,6 +320,7 @@ mod tests {
         );
         assert_eq!(epoch_to_ms(1_357_034_400.0), Some(t));
         assert_eq!(epoch_to_ms(1_357_034_400_000.0), Some(t));
+        assert_eq!(epoch_to_ms(-1e19), None);
         assert_eq!(format_time(t), "2013-01-01T10:00:00Z");
         assert_eq!(format_time(t + 5), "2013-01-01T10:00:00.005Z");
     }
