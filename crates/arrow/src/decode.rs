@@ -14,6 +14,7 @@ use arrow_schema::{ArrowError, FieldRef, SchemaRef};
 use sluice_stream::{Error, Position, Rejects, Result};
 
 use crate::encode::write_f64;
+use crate::flat::FlatDecoder;
 use crate::json_string;
 use crate::schema::is_json_field;
 
@@ -123,6 +124,8 @@ pub type Decoded = (Vec<RecordBatch>, Vec<Misfit>);
 pub struct RecordDecoder {
     schema: SchemaRef,
     decoder: Decoder,
+    /// The fast path for flat schemas (see [`crate::flat`]).
+    flat: Option<FlatDecoder>,
     batch_size: usize,
     strict: bool,
 }
@@ -133,6 +136,7 @@ impl RecordDecoder {
     pub fn new(schema: SchemaRef, batch_size: usize, strict: bool) -> Result<Self> {
         let decoder = build(&schema, batch_size, strict)?;
         Ok(RecordDecoder {
+            flat: FlatDecoder::new(schema.clone(), batch_size, strict),
             schema,
             decoder,
             batch_size,
@@ -144,6 +148,10 @@ impl RecordDecoder {
     pub fn decode(&mut self, chunk: &mut Chunk) -> Result<Decoded> {
         if chunk.is_empty() && chunk.block.is_none() {
             return Ok((Vec::new(), Vec::new()));
+        }
+        if let Some(batches) = self.flat.as_mut().and_then(|f| f.decode(&chunk.bytes)) {
+            chunk.clear();
+            return Ok((batches, Vec::new()));
         }
         let decoded = match decode_all(&mut self.decoder, &chunk.bytes) {
             Ok(batch) => (batch, Vec::new()),
@@ -479,6 +487,39 @@ mod tests {
         let batch = (!batches.is_empty())
             .then(|| arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap());
         (batch, rejects.count())
+    }
+
+    #[test]
+    fn the_flat_fast_path_decodes_as_arrow_json_does() {
+        let records = [
+            r#"{"i":1,"f":2,"s":"a","b":true,"t":"2013-01-01T10:00:00Z","n":"2013-01-01 10:00:00.5","d":"2013-01-02"}"#,
+            r#"{"f":2.5e3,"i":-7,"s":"tab\\tx é","b":false,"t":"2013-01-01T05:00:00-05:00","d":null}"#,
+            r#"{"i":null,"f":null,"s":null,"b":null,"t":null,"n":"2020-02-29T23:59:59.123456","d":"1969-12-31"}"#,
+        ];
+        let mut inference = crate::infer::SchemaInference::new(true);
+        for r in records {
+            inference.add(r).unwrap();
+        }
+        let schema = Arc::new(inference.schema());
+        let lines: String = records.iter().map(|r| format!("{r}\n")).collect();
+        let mut plain: String = records[..1]
+            .iter()
+            .chain(&records[2..])
+            .map(|r| format!("{r}\n"))
+            .collect();
+        plain.push_str("\n{\"i\":3,\"extra\":[1],\"s\":\"x\"}\r\n");
+        let mut flat = FlatDecoder::new(schema.clone(), 2, false).expect("a flat schema");
+        // An escaped string is left to arrow-json; plain records decode alike.
+        assert!(flat.decode(lines.as_bytes()).is_none());
+        let fast = flat.decode(plain.as_bytes()).expect("plain records");
+        let mut decoder = build(&schema, 2, false).unwrap();
+        let slow = decode_all(&mut decoder, plain.as_bytes()).unwrap();
+        assert_eq!(fast, slow);
+        let mut strict = FlatDecoder::new(schema, 2, true).unwrap();
+        assert!(
+            strict.decode(plain.as_bytes()).is_none(),
+            "extra is not in the schema"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod decode;
 pub mod encode;
+mod flat;
 pub mod infer;
 pub mod schema;
 

@@ -76,7 +76,8 @@ impl<R: BufRead> LineReader<R> {
             };
             len += chunk.len() as u64;
             if !oversize {
-                if buf.len() + chunk.len() > self.max_bytes {
+                // Room for a line at the limit plus its `\r`.
+                if buf.len() + chunk.len() > self.max_bytes.saturating_add(1) {
                     oversize = true;
                     let keep = OVERSIZE_PREFIX
                         .min(self.max_bytes)
@@ -99,6 +100,10 @@ impl<R: BufRead> LineReader<R> {
         if !oversize && buf.last() == Some(&b'\r') {
             buf.pop();
             len -= 1;
+        }
+        if !oversize && buf.len() > self.max_bytes {
+            oversize = true;
+            buf.truncate(OVERSIZE_PREFIX.min(self.max_bytes));
         }
         Ok(Some(LineInfo {
             line: self.line,
@@ -135,6 +140,15 @@ mod tests {
         assert_eq!(got[2].0, b"xyz");
         assert!(!got[2].1.terminated);
         assert_eq!(got[2].1.line, 3);
+    }
+
+    #[test]
+    fn a_line_at_the_limit_with_crlf_is_whole() {
+        let got = lines(b"0123\r\n01234\r\nok\n", 4);
+        assert_eq!(got[0].0, b"0123");
+        assert!(!got[0].1.oversize);
+        assert!(got[1].1.oversize);
+        assert_eq!(got[2].0, b"ok");
     }
 
     #[test]
