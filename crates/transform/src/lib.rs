@@ -54,7 +54,9 @@ records (objects). --cast turns values into int (fractions cut toward zero), flo
 UTC, from RFC 3339 text, `YYYY-MM-DD HH:MM:SS` read as UTC, --time-format, or epoch numbers:
 seconds below 100000000000, else milliseconds); null stays null. --mask replaces values with
 --mask-token, or with --mask-hash the hex SHA-256 of a secret salt (SLUICE_MASK_SALT or
---mask-salt-file) and the value.
+--mask-salt-file) and the value. Records are written compactly; numbers keep their spelling.
+When every operation names top-level fields only (and --set programs read named fields), values
+no operation touches keep their bytes as read.
 
 Windows: --window 5m makes tumbling windows, --hop 1m hopping ones, aligned to the epoch, over
 the event time in --time-field (the same forms as --cast timestamp). Output records carry the
