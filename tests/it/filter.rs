@@ -8,13 +8,6 @@ use serde_json::{json, Value};
 
 use crate::util::*;
 
-/// `extract --null NA DATA/name` as bytes.
-fn records_of(name: &str) -> Vec<u8> {
-    let out = extract(["--null", "NA", &data(name)], b"");
-    out.expect_clean();
-    out.stdout
-}
-
 fn lines(bytes: &[u8]) -> Vec<&[u8]> {
     bytes
         .split(|&b| b == b'\n')

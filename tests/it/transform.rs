@@ -6,12 +6,6 @@ use serde_json::{json, Value};
 
 use crate::util::*;
 
-fn records_of(name: &str) -> Vec<u8> {
-    let out = extract(["--null", "NA", &data(name)], b"");
-    out.expect_clean();
-    out.stdout
-}
-
 fn transform<I, S>(args: I, stdin: &[u8]) -> Output
 where
     I: IntoIterator<Item = S>,

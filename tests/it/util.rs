@@ -148,6 +148,13 @@ where
     }
 }
 
+/// `extract --null NA DATA/name`: a real data file as NDJSON bytes.
+pub fn records_of(name: &str) -> Vec<u8> {
+    let out = extract(["--null", "NA", &data(name)], b"");
+    out.expect_clean();
+    out.stdout
+}
+
 /// Runs `extract ARGS` with `stdin`.
 pub fn extract<I, S>(args: I, stdin: &[u8]) -> Output
 where

@@ -10,11 +10,12 @@
 
 use std::cmp::Ordering;
 
-use jaq_core::load::lex::StrPart;
 use jaq_core::load::parse::{BinaryOp, Term};
 use jaq_core::ops::Cmp;
 use jaq_core::path::{Opt, Part};
 use sluice_stream::scan::{self, FieldSpan, Found, Kind};
+
+use crate::reads::plain;
 
 /// A compiled simple predicate.
 #[derive(Debug, Clone)]
@@ -73,9 +74,7 @@ fn operand(term: &Term<&str>) -> Option<Operand> {
             let mut names = Vec::new();
             for (part, opt) in &path.0 {
                 match (part, opt) {
-                    (Part::Index(key), Opt::Essential) => {
-                        names.push(plain_string(key)?.as_bytes().into())
-                    }
+                    (Part::Index(key), Opt::Essential) => names.push(plain(key)?.as_bytes().into()),
                     _ => return None,
                 }
             }
@@ -87,7 +86,7 @@ fn operand(term: &Term<&str>) -> Option<Operand> {
             _ => return None,
         },
         Term::Str(None, _) => {
-            let text = plain_string(term)?;
+            let text = plain(term)?;
             let mut raw = Vec::new();
             sluice_stream::json::write_string(&mut raw, text.as_bytes());
             Operand::Literal(raw)
@@ -97,18 +96,6 @@ fn operand(term: &Term<&str>) -> Option<Operand> {
         }
         _ => return None,
     })
-}
-
-/// The text of a string literal without escapes or interpolation.
-fn plain_string<'a>(term: &Term<&'a str>) -> Option<&'a str> {
-    match term {
-        Term::Str(None, parts) => match &parts[..] {
-            [] => Some(""),
-            [StrPart::Str(s)] => Some(s),
-            _ => None,
-        },
-        _ => None,
-    }
 }
 
 /// A jq number literal as JSON text that keeps whether it is an integer (compared exactly)

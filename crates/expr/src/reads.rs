@@ -95,7 +95,7 @@ fn reads(term: &Term<&str>, names: &mut Vec<String>) -> Option<()> {
 }
 
 /// The text of a string literal without escapes or interpolation.
-fn plain<'a>(term: &Term<&'a str>) -> Option<&'a str> {
+pub(crate) fn plain<'a>(term: &Term<&'a str>) -> Option<&'a str> {
     match term {
         Term::Str(None, parts) => match &parts[..] {
             [] => Some(""),

@@ -132,12 +132,7 @@ pub fn run(args: Args) -> Result<()> {
         file.commit()?;
     }
     rejects.finish()?;
-    stats.records_out = out.records();
-    stats.bytes_out = out.bytes();
-    stats.rejected = rejects.count();
-    if args.common.stats {
-        eprintln!("{}", stats.to_json());
-    }
+    stats.finish(&out, &rejects, args.common.stats);
     Ok(())
 }
 

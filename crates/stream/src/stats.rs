@@ -34,6 +34,21 @@ impl Stats {
         }
     }
 
+    /// Takes the output and rejection counts, and prints the summary when `print` (--stats).
+    pub fn finish<W: std::io::Write>(
+        &mut self,
+        out: &crate::output::RecordWriter<W>,
+        rejects: &crate::Rejects,
+        print: bool,
+    ) {
+        self.records_out = out.records();
+        self.bytes_out = out.bytes();
+        self.rejected = rejects.count();
+        if print {
+            eprintln!("{}", self.to_json());
+        }
+    }
+
     /// The one-line JSON summary.
     pub fn to_json(&self) -> String {
         format!(

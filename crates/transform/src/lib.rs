@@ -512,12 +512,7 @@ pub fn run(mut args: Args) -> Result<()> {
             "transform: left out {dropped} record(s) without a lookup match (--on-miss drop)"
         );
     }
-    stats.records_out = out.records();
-    stats.bytes_out = out.bytes();
-    stats.rejected = rejects.count();
-    if args.common.stats {
-        eprintln!("{}", stats.to_json());
-    }
+    stats.finish(&out, &rejects, args.common.stats);
     Ok(())
 }
 
