@@ -154,7 +154,10 @@ fn arrow_written_then_read_back_by_extract() {
     assert_eq!(back.records(), parse_ndjson(TYPED.as_bytes()));
 }
 
-fn schema_of(path: &Path) -> Vec<(String, Value, bool)> {
+/// A schema file's fields: name, type and nullable.
+type FieldList = Vec<(String, Value, bool)>;
+
+fn schema_of(path: &Path) -> FieldList {
     let schema: Value = serde_json::from_str(&read(path)).unwrap();
     schema["fields"]
         .as_array()
@@ -972,4 +975,111 @@ fn load_max_record_bytes_rejects_long_lines() {
     let out = load(["--max-record-bytes", "100", "-"], input.as_bytes());
     out.expect_code(1);
     assert!(out.stderr.contains("-:2"), "{}", out.stderr);
+}
+
+/// The schema `load` writes for `input` given as a file, on stdin and gzipped, the same in all
+/// three; with the stats of the file run.
+fn inferred_schema(dir: &Path, input: &[u8], extra: &[&str]) -> (FieldList, Value) {
+    let file = write(dir, "in.ndjson", input);
+    let gz = write(dir, "in.ndjson.gz", gzip(input));
+    let mut found: Vec<(FieldList, Value)> = Vec::new();
+    for (name, stdin) in [
+        (file.as_str(), &[][..]),
+        ("-", input),
+        (gz.as_str(), &[][..]),
+    ] {
+        let out = dir.join("o.parquet");
+        let schema = dir.join("o.schema.json");
+        let mut args = vec!["--overwrite", "--stats", "--schema-out"];
+        let (out_s, schema_s) = (s(&out), s(&schema));
+        args.extend([schema_s.as_str(), out_s.as_str(), name]);
+        args.extend(extra);
+        let run = load(&args, stdin);
+        run.expect_code(0);
+        let rows = extract([&out_s], b"").records().len() as u64;
+        assert_eq!(json!(rows), run.stats()["records_out"], "{name}");
+        found.push((schema_of(&schema), run.stats()));
+    }
+    assert!(found.windows(2).all(|w| w[0].0 == w[1].0), "{found:?}");
+    found.swap_remove(0)
+}
+
+#[test]
+fn a_late_record_types_the_schema_as_if_it_came_first() {
+    // Well past the first blocks that a schema may be sampled from.
+    let flights = records_of("flights.csv.gz");
+    let head: Vec<u8> = flights
+        .split_inclusive(|&b| b == b'\n')
+        .take(30_000)
+        .flatten()
+        .copied()
+        .collect();
+    let dir = tmp();
+    let late = |record: &str| [&head[..], record.as_bytes(), b"\n"].concat();
+    let early = |record: &str| [record.as_bytes(), b"\n", &head[..]].concat();
+    let base = r#""year":2013,"month":1,"day":1,"dep_time":517,"sched_dep_time":515,"dep_delay":2,"arr_time":830,"sched_arr_time":819,"arr_delay":11,"carrier":"UA","flight":1545,"tailnum":"N14228","origin":"EWR","dest":"IAH","air_time":227"#;
+    let rest = r#""hour":5,"minute":15,"time_hour":"2013-01-01T10:00:00Z""#;
+    let (plain, _) = inferred_schema(dir.path(), &head, &[]);
+    let field = |schema: &FieldList, name: &str| {
+        schema
+            .iter()
+            .find(|f| f.0 == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    assert_eq!(
+        field(&plain, "distance"),
+        ("distance".into(), json!("int64"), false)
+    );
+    for (record, name, expected) in [
+        (
+            format!("{{{base},\"distance\":1400.5,{rest}}}"),
+            "distance",
+            (json!("float64"), false),
+        ),
+        (
+            format!("{{{base},\"distance\":null,{rest}}}"),
+            "distance",
+            (json!("int64"), true),
+        ),
+        (
+            format!("{{{base},{rest}}}"),
+            "distance",
+            (json!("int64"), true),
+        ),
+        (
+            format!("{{{base},\"distance\":-0,{rest}}}"),
+            "distance",
+            (json!("float64"), false),
+        ),
+        (
+            format!("{{{base},\"distance\":1400,\"hour\":5,\"minute\":15,\"time_hour\":\"late\"}}"),
+            "time_hour",
+            (json!("string"), false),
+        ),
+    ] {
+        let (schema, _) = inferred_schema(dir.path(), &late(&record), &[]);
+        if record.contains("distance") {
+            // (Fields are in first-seen order.)
+            let (reference, _) = inferred_schema(dir.path(), &early(&record), &[]);
+            assert_eq!(schema, reference, "{record}");
+        }
+        let got = field(&schema, name);
+        assert_eq!((got.1, got.2), expected, "{record}");
+    }
+    // A field first seen late joins the schema at the end, nullable.
+    let record = format!("{{{base},\"distance\":1400,{rest},\"extra\":true}}");
+    let (schema, _) = inferred_schema(dir.path(), &late(&record), &[]);
+    assert_eq!(
+        schema.last(),
+        Some(&("extra".into(), json!("boolean"), true))
+    );
+    assert_eq!(schema.len(), plain.len() + 1);
+    // A late bad record is counted once, whatever pass found it.
+    let (schema, stats) =
+        inferred_schema(dir.path(), &late("{\"broken\":"), &["--on-error", "skip"]);
+    assert_eq!(schema, plain);
+    assert_eq!(stats["rejected"], json!(1));
+    assert_eq!(stats["records_in"], json!(30_001));
+    assert_eq!(stats["records_out"], json!(30_000));
 }

@@ -10,11 +10,12 @@ use arrow_json::reader::{
     ArrayDecoder, Decoder, DecoderContext, DecoderFactory, Tape, TapeElement,
 };
 use arrow_json::ReaderBuilder;
-use arrow_schema::{ArrowError, FieldRef, SchemaRef};
+use arrow_schema::{ArrowError, FieldRef, Schema, SchemaRef};
 use sluice_stream::{Error, Position, Rejects, Result};
 
 use crate::encode::write_f64;
 use crate::flat::FlatDecoder;
+use crate::infer::SchemaInference;
 use crate::json_string;
 use crate::schema::is_json_field;
 
@@ -116,8 +117,23 @@ impl Misfit {
     }
 }
 
-/// What decoding a chunk gives: the batch of records that fit, and those that did not.
-pub type Decoded = (Vec<RecordBatch>, Vec<Misfit>);
+/// What decoding a chunk gives.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    /// The records that fit, in batches.
+    pub batches: Vec<RecordBatch>,
+    /// The records that did not fit.
+    pub misfits: Vec<Misfit>,
+    /// For a decoder of a sampled schema ([`RecordDecoder::sampled`]): the chunk has a record
+    /// that would have changed the schema, or that is bad. Nothing of it was decoded.
+    pub unfit: bool,
+}
+
+/// True when `schema` has only flat primitive columns, so that [`RecordDecoder::sampled`] can
+/// check records against it as it decodes them.
+pub fn decodes_flat(schema: &SchemaRef) -> bool {
+    FlatDecoder::new(schema.clone(), 1, true, true).is_some()
+}
 
 /// Turns chunks of JSON object lines into record batches of a fixed schema. Records that do
 /// not fit are isolated one by one and returned with Arrow's reason; the others are kept.
@@ -128,6 +144,8 @@ pub struct RecordDecoder {
     flat: Option<FlatDecoder>,
     batch_size: usize,
     strict: bool,
+    /// The inference the schema came from, when it saw only a sample of the input.
+    sample: Option<SchemaInference>,
 }
 
 impl RecordDecoder {
@@ -136,25 +154,61 @@ impl RecordDecoder {
     pub fn new(schema: SchemaRef, batch_size: usize, strict: bool) -> Result<Self> {
         let decoder = build(&schema, batch_size, strict)?;
         Ok(RecordDecoder {
-            flat: FlatDecoder::new(schema.clone(), batch_size, strict),
+            flat: FlatDecoder::new(schema.clone(), batch_size, strict, false),
             schema,
             decoder,
             batch_size,
             strict,
+            sample: None,
         })
+    }
+
+    /// A strict decoder for the schema `sample` inferred from the start of the input, checking
+    /// that every later record would have left that schema as it is: a chunk with one that
+    /// would not comes back [`Decoded::unfit`]. `None` unless the schema is flat (primitive
+    /// columns only), where the check costs next to nothing.
+    pub fn sampled(sample: &SchemaInference, batch_size: usize) -> Result<Option<Self>> {
+        let schema = Arc::new(sample.schema());
+        let Some(flat) = FlatDecoder::new(schema.clone(), batch_size, true, true) else {
+            return Ok(None);
+        };
+        Ok(Some(RecordDecoder {
+            decoder: build(&schema, batch_size, true)?,
+            flat: Some(flat),
+            schema,
+            batch_size,
+            strict: true,
+            sample: Some(sample.clone()),
+        }))
     }
 
     /// Decodes a chunk and empties it.
     pub fn decode(&mut self, chunk: &mut Chunk) -> Result<Decoded> {
         if chunk.is_empty() && chunk.block.is_none() {
-            return Ok((Vec::new(), Vec::new()));
+            return Ok(Decoded::default());
         }
         if let Some(batches) = self.flat.as_mut().and_then(|f| f.decode(&chunk.bytes)) {
             chunk.clear();
-            return Ok((batches, Vec::new()));
+            return Ok(Decoded {
+                batches,
+                ..Decoded::default()
+            });
         }
-        let decoded = match decode_all(&mut self.decoder, &chunk.bytes) {
-            Ok(batch) => (batch, Vec::new()),
+        if let Some(sample) = &self.sample {
+            chunk.split_block();
+            if !keeps_schema(sample, &self.schema, chunk) {
+                chunk.clear();
+                return Ok(Decoded {
+                    unfit: true,
+                    ..Decoded::default()
+                });
+            }
+        }
+        let mut decoded = match decode_all(&mut self.decoder, &chunk.bytes) {
+            Ok(batches) => Decoded {
+                batches,
+                ..Decoded::default()
+            },
             Err(_) => {
                 self.decoder = build(&self.schema, self.batch_size, self.strict)?;
                 chunk.split_block();
@@ -162,6 +216,12 @@ impl RecordDecoder {
             }
         };
         chunk.clear();
+        if self.sample.is_some() && !decoded.misfits.is_empty() {
+            decoded = Decoded {
+                unfit: true,
+                ..Decoded::default()
+            };
+        }
         Ok(decoded)
     }
 
@@ -187,8 +247,29 @@ impl RecordDecoder {
         }
         let batches =
             decode_all(&mut self.decoder, &good).map_err(|e| Error::Other(describe(&e)))?;
-        Ok((batches, misfits))
+        Ok(Decoded {
+            batches,
+            misfits,
+            unfit: false,
+        })
     }
+}
+
+/// True when every record of `chunk` (split into records) is sound and inferring it on top of
+/// `sample` leaves `schema` as it is.
+fn keeps_schema(sample: &SchemaInference, schema: &Schema, chunk: &Chunk) -> bool {
+    let mut seeded = sample.clone();
+    let mut start = 0;
+    for &end in &chunk.ends {
+        let record = &chunk.bytes[start..end - 1];
+        start = end;
+        let sound = std::str::from_utf8(record)
+            .is_ok_and(|text| text.trim_start().starts_with('{') && seeded.add(text).is_ok());
+        if !sound {
+            return false;
+        }
+    }
+    seeded.schema() == *schema
 }
 
 /// A decoder thread: where its chunks go, and where their results (and the emptied chunks,
@@ -207,11 +288,16 @@ pub struct ParallelDecoder {
 }
 
 impl ParallelDecoder {
-    /// Starts `threads` decoders for `schema`.
-    pub fn new(schema: SchemaRef, batch_size: usize, strict: bool, threads: usize) -> Result<Self> {
+    /// Starts `threads` decoder threads, each with a decoder from `make`, for records queued
+    /// in chunks of `batch_size`.
+    pub fn new(
+        threads: usize,
+        batch_size: usize,
+        mut make: impl FnMut() -> Result<RecordDecoder>,
+    ) -> Result<Self> {
         let mut workers = Vec::new();
         for _ in 0..threads.max(1) {
-            let mut decoder = RecordDecoder::new(schema.clone(), batch_size, strict)?;
+            let mut decoder = make()?;
             let (send_chunk, chunks) = sync_channel::<Chunk>(2);
             let (send_result, results) = sync_channel(2);
             std::thread::spawn(move || {
@@ -465,7 +551,8 @@ mod tests {
     use sluice_stream::OnError;
 
     fn decode(records: &[&str], schema: SchemaRef) -> (Option<RecordBatch>, u64) {
-        let mut decoder = ParallelDecoder::new(schema, 2, true, 2).unwrap();
+        let mut decoder =
+            ParallelDecoder::new(2, 2, || RecordDecoder::new(schema.clone(), 2, true)).unwrap();
         let mut done = Vec::new();
         for (i, r) in records.iter().enumerate() {
             let place = RecordPlace {
@@ -478,9 +565,9 @@ mod tests {
         decoder.finish(&mut done).unwrap();
         let mut rejects = Rejects::new(OnError::Skip, "test").unwrap();
         let mut batches = Vec::new();
-        for (decoded, misfits) in done {
-            batches.extend(decoded);
-            for m in misfits {
+        for decoded in done {
+            batches.extend(decoded.batches);
+            for m in decoded.misfits {
                 m.reject(&mut rejects).unwrap();
             }
         }
@@ -508,14 +595,14 @@ mod tests {
             .map(|r| format!("{r}\n"))
             .collect();
         plain.push_str("\n{\"i\":3,\"extra\":[1],\"s\":\"x\"}\r\n");
-        let mut flat = FlatDecoder::new(schema.clone(), 2, false).expect("a flat schema");
+        let mut flat = FlatDecoder::new(schema.clone(), 2, false, false).expect("a flat schema");
         // An escaped string is left to arrow-json; plain records decode alike.
         assert!(flat.decode(lines.as_bytes()).is_none());
         let fast = flat.decode(plain.as_bytes()).expect("plain records");
         let mut decoder = build(&schema, 2, false).unwrap();
         let slow = decode_all(&mut decoder, plain.as_bytes()).unwrap();
         assert_eq!(fast, slow);
-        let mut strict = FlatDecoder::new(schema, 2, true).unwrap();
+        let mut strict = FlatDecoder::new(schema, 2, true, false).unwrap();
         assert!(
             strict.decode(plain.as_bytes()).is_none(),
             "extra is not in the schema"
@@ -528,15 +615,20 @@ mod tests {
             crate::schema::from_json(&serde_json::json!({"fields":[{"name":"a","type":"int64"}]}))
                 .unwrap(),
         );
-        let mut decoder = ParallelDecoder::new(schema, 4, true, 2).unwrap();
+        let mut decoder =
+            ParallelDecoder::new(2, 4, || RecordDecoder::new(schema.clone(), 4, true)).unwrap();
         let mut done = Vec::new();
         let block = b"{\"a\":1}\n\n{\"a\":\"x\"}\r\n{\"a\":3}\n";
         decoder
             .push_block(block, "f".into(), 10, 100, &mut done)
             .unwrap();
         decoder.finish(&mut done).unwrap();
-        let rows: usize = done.iter().flat_map(|d| &d.0).map(|b| b.num_rows()).sum();
-        let misfits: Vec<_> = done.iter().flat_map(|d| &d.1).collect();
+        let rows: usize = done
+            .iter()
+            .flat_map(|d| &d.batches)
+            .map(|b| b.num_rows())
+            .sum();
+        let misfits: Vec<_> = done.iter().flat_map(|d| &d.misfits).collect();
         assert_eq!(rows, 2);
         assert_eq!(misfits.len(), 1);
         assert_eq!(misfits[0].place.line, 12);
@@ -584,5 +676,62 @@ mod tests {
         assert_eq!(rejected, 3);
         let batch = batch.unwrap();
         assert_eq!(batch.num_rows(), 2);
+    }
+
+    /// Decodes `block` with a decoder sampled from `sample`; `None` when it comes back unfit.
+    fn sampled(sample: &[&str], block: &str) -> Option<Vec<RecordBatch>> {
+        let mut inference = SchemaInference::new(true);
+        for r in sample {
+            inference.add(r).unwrap();
+        }
+        let mut decoder = RecordDecoder::sampled(&inference, 8)
+            .unwrap()
+            .expect("flat");
+        let mut chunk = Chunk {
+            bytes: block.as_bytes().to_vec(),
+            block: Some(("t".into(), 1, 0)),
+            ..Chunk::default()
+        };
+        let decoded = decoder.decode(&mut chunk).unwrap();
+        assert!(decoded.misfits.is_empty());
+        (!decoded.unfit).then_some(decoded.batches)
+    }
+
+    #[test]
+    fn a_sampled_schema_takes_only_records_that_keep_it() {
+        let sample = [
+            r#"{"i":1,"f":1.5,"s":"a","d":"2013-01-02","t":"2013-01-01T10:00:00Z","n":null}"#,
+            r#"{"i":2,"f":2,"s":"b","d":"2013-01-03","t":"2013-01-01T11:00:00Z","n":"x"}"#,
+        ];
+        let fits = [
+            r#"{"i":3,"f":7,"s":"c","d":"2013-01-04","t":"2013-01-01T12:00:00.5Z","n":null}"#,
+            // An escaped string: decoded by arrow-json after the inference check.
+            r#"{"i":4,"f":-0,"s":"tab\tx","d":"2013-01-04","t":"2013-01-01T12:00:00+01:00"}"#,
+            // A number in a string column is a string, as inference over everything would say.
+            r#"{"i":5,"f":1,"s":5,"d":"2013-01-04","t":"2013-01-01T12:00:00Z"}"#,
+        ];
+        let block: String = fits.iter().map(|r| format!("{r}\n")).collect();
+        let batches = sampled(&sample, &block).expect("these fit");
+        assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
+        let widening = [
+            r#"{"i":1.5,"f":1,"s":"a","d":"2013-01-02","t":"2013-01-01T10:00:00Z"}"#,
+            r#"{"i":-0,"f":1,"s":"a","d":"2013-01-02","t":"2013-01-01T10:00:00Z"}"#,
+            r#"{"i":null,"f":1,"s":"a","d":"2013-01-02","t":"2013-01-01T10:00:00Z"}"#,
+            r#"{"f":1,"s":"a","d":"2013-01-02","t":"2013-01-01T10:00:00Z"}"#,
+            r#"{"i":1,"f":1,"s":"a","d":"2013-01-02T00:00:00","t":"2013-01-01T10:00:00Z"}"#,
+            r#"{"i":1,"f":1,"s":"a","d":"2013-01-02","t":"2013-01-01T10:00:00"}"#,
+            r#"{"i":1,"f":1,"s":"a","d":"2013-01-02","t":"2013-01-01T10:00:00.123456789Z"}"#,
+            r#"{"i":1,"f":1,"s":"a","d":"2013-01-02","t":"2013-01-01 10:00Z"}"#,
+            r#"{"i":1,"f":1,"s":"a","d":"2013-01-02","t":"2013-01-01T10:00:00Z","new":1}"#,
+            r#"{"i":1,"f":1e400,"s":"a","d":"2013-01-02","t":"2013-01-01T10:00:00Z"}"#,
+            r#"{"i":9223372036854775808,"f":1,"s":"a","d":"2013-01-02","t":"2013-01-01T10:00:00Z"}"#,
+            r#"["not an object"]"#,
+        ];
+        for record in widening {
+            assert!(
+                sampled(&sample, &format!("{}\n{record}\n", fits[0])).is_none(),
+                "{record} was taken"
+            );
+        }
     }
 }

@@ -6,6 +6,11 @@
 //! missing required field), it gives up on the whole chunk, and the chunk goes through
 //! arrow-json, which decodes it or names the records that do not fit. So it only ever returns
 //! what arrow-json would have returned.
+//!
+//! In exact mode (for a schema inferred from a sample of the input) it also gives up on any
+//! value that schema inference would have typed differently (`-0` in an integer column, a
+//! date-like string that is not a plain `YYYY-MM-DD`), so a chunk it decodes is one that would
+//! not have changed the inferred schema.
 
 use arrow_array::builder::{
     ArrayBuilder, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder,
@@ -19,6 +24,7 @@ use arrow_schema::{DataType, SchemaRef, TimeUnit};
 use sluice_stream::json::write_string;
 use sluice_stream::scan::{self, FieldSpan, Kind};
 
+use crate::infer;
 use crate::schema::is_json_field;
 
 /// Decodes chunks of NDJSON lines for a schema of flat primitive columns.
@@ -27,6 +33,7 @@ pub struct FlatDecoder {
     columns: Vec<Column>,
     batch_size: usize,
     strict: bool,
+    exact: bool,
     spans: Vec<FieldSpan>,
     seen: Vec<bool>,
 }
@@ -51,7 +58,13 @@ enum ColumnKind {
 
 impl FlatDecoder {
     /// A decoder for `schema`, or `None` when a column is not a flat primitive it handles.
-    pub fn new(schema: SchemaRef, batch_size: usize, strict: bool) -> Option<FlatDecoder> {
+    /// `exact` makes it give up on values inference would not type as their column is typed.
+    pub fn new(
+        schema: SchemaRef,
+        batch_size: usize,
+        strict: bool,
+        exact: bool,
+    ) -> Option<FlatDecoder> {
         let columns = schema
             .fields()
             .iter()
@@ -94,6 +107,7 @@ impl FlatDecoder {
             columns,
             batch_size,
             strict,
+            exact,
             spans: Vec::new(),
         })
     }
@@ -164,7 +178,11 @@ impl FlatDecoder {
                 return None;
             }
             hint = index + 1;
-            append(&mut self.columns[index], &line[span.value.clone()])?;
+            append(
+                &mut self.columns[index],
+                &line[span.value.clone()],
+                self.exact,
+            )?;
         }
         for (column, seen) in self.columns.iter_mut().zip(&self.seen) {
             if !seen {
@@ -226,9 +244,13 @@ fn plain_text(raw: &[u8]) -> Option<&str> {
     std::str::from_utf8(&raw[1..raw.len() - 1]).ok()
 }
 
-/// Appends one value (valid JSON text) to its column; `None` to give up.
-fn append(column: &mut Column, raw: &[u8]) -> Option<()> {
+/// Appends one value (valid JSON text) to its column; `None` to give up. With `exact`, also
+/// gives up on values that inference would type otherwise.
+fn append(column: &mut Column, raw: &[u8], exact: bool) -> Option<()> {
     if raw == b"null" {
+        if !column.nullable {
+            return None;
+        }
         append_null(column);
         return Some(());
     }
@@ -239,11 +261,19 @@ fn append(column: &mut Column, raw: &[u8]) -> Option<()> {
     };
     match column.kind.clone() {
         ColumnKind::Int => {
+            // Inference reads `-0` as a float (serde_json keeps its sign).
+            if exact && raw == b"-0" {
+                return None;
+            }
             let value: i64 = number()?.parse().ok()?;
             downcast::<Int64Builder>(column).append_value(value);
         }
         ColumnKind::Float => {
             let value: f64 = number()?.parse().ok()?;
+            // Inference refuses numbers beyond a float's range.
+            if exact && !value.is_finite() {
+                return None;
+            }
             downcast::<Float64Builder>(column).append_value(value);
         }
         ColumnKind::Bool => {
@@ -259,11 +289,21 @@ fn append(column: &mut Column, raw: &[u8]) -> Option<()> {
             downcast::<StringBuilder>(column).append_value(text);
         }
         ColumnKind::Date => {
-            let days = Date32Type::parse(plain_text(raw)?)?;
+            let text = plain_text(raw)?;
+            if exact && !infer::is_date(text.as_bytes()) {
+                return None;
+            }
+            let days = Date32Type::parse(text)?;
             downcast::<Date32Builder>(column).append_value(days);
         }
         ColumnKind::Timestamp { nanos, tz } => {
             let text = plain_text(raw)?;
+            if exact
+                && !matches!(infer::parse_datetime(text),
+                    Some((offset, fraction)) if offset == tz.is_some() && (nanos || !fraction))
+            {
+                return None;
+            }
             let (micros, ns) = match &tz {
                 Some(tz) => {
                     let t = string_to_datetime(tz, text).ok()?;

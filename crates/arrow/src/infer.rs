@@ -135,8 +135,13 @@ impl SchemaInference {
         SchemaInference { root, detect_time }
     }
 
-    /// Adds one record (a JSON object's text) to what is known.
+    /// Adds one record (a JSON object's text) to what is known. A record that is not a valid
+    /// JSON object is refused and changes nothing; so is one with a number beyond the range
+    /// of a float (`1e400`), though fields before that number may have been counted.
     pub fn add(&mut self, record: &str) -> Result<(), String> {
+        // Checked first, so that a bad record leaves nothing behind (serde_json reports an
+        // error only where it meets it, after the fields before it were counted).
+        sluice_stream::scan::validate_object_text(record)?;
         let mut de = serde_json::Deserializer::from_str(record);
         NodeSeed {
             node: &mut self.root,
@@ -347,7 +352,8 @@ fn digits(b: &[u8]) -> Option<u32> {
     })
 }
 
-fn is_date(b: &[u8]) -> bool {
+/// True for a valid `YYYY-MM-DD` date: what inference types as a date.
+pub(crate) fn is_date(b: &[u8]) -> bool {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return false;
     }
@@ -359,7 +365,7 @@ fn is_date(b: &[u8]) -> bool {
 
 /// Recognises `YYYY-MM-DDTHH:MM:SS[.fraction][Z|±HH:MM]` (`T`, `t` or a space). Returns whether
 /// it has an offset and whether the fraction needs nanoseconds.
-fn parse_datetime(s: &str) -> Option<(bool, bool)> {
+pub(crate) fn parse_datetime(s: &str) -> Option<(bool, bool)> {
     let b = s.as_bytes();
     if b.len() < 19 || !is_date(&b[..10]) || !matches!(b[10], b'T' | b't' | b' ') {
         return None;

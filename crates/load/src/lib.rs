@@ -1,6 +1,7 @@
 //! `load`: newline-delimited JSON records to NDJSON, CSV/TSV, Parquet or Arrow files, one file,
 //! stdout, or a directory of parts (Hive-partitioned with `--partition-by`).
 
+mod inferred;
 mod parallel;
 mod pipeline;
 mod target;
@@ -45,9 +46,12 @@ string make string); a field missing or null in some records is nullable; object
 structs and arrays lists; RFC 3339 strings become timestamps (timestamp_tz when they carry an
 offset, stored in UTC; timestamp when they do not) and YYYY-MM-DD strings dates, unless
 --keep-time-strings; a field holding both nested and scalar values keeps them as JSON text.
-Inference reads the input twice: a regular input file is read again, and stdin is spilled
-to a temporary file (--spill-dir) holding only the records; memory stays bounded by one
-batch of records and one Parquet row group, whatever the input's size.
+Inference covers the whole input in bounded memory (one batch of records and one Parquet
+row group, whatever the input's size). For flat records (no nested values) the schema is
+inferred from the first 2 MiB, and every later record is checked, as it is written, to fit
+it unchanged: a single pass. Should one not fit, or should the records be nested, the input
+is read twice: once to infer the schema, once to write. A regular file is simply read again;
+stdin and compressed inputs are copied to a temporary file (--spill-dir) as they are read.
 
 The schema file (--schema, --schema-out) is JSON:
   {\"fields\": [{\"name\": \"year\", \"type\": \"int64\", \"nullable\": false},
@@ -218,7 +222,7 @@ pub fn run(args: Args) -> Result<()> {
 
     let mut rejects = Rejects::new(args.common.on_error.clone(), "load")?;
     let single_file = !matches!(layout, Layout::Dir(_));
-    let target = Target::open(layout, args.overwrite, args.append)?;
+    let target = Target::open(layout.clone(), args.overwrite, args.append)?;
     let sizes: Option<u64> = names.iter().try_fold(0u64, |acc, i| {
         (!is_stdin(i))
             .then(|| std::fs::metadata(i).ok().map(|m| acc + m.len()))
@@ -242,6 +246,7 @@ pub fn run(args: Args) -> Result<()> {
             .collect(),
         schema: schema.clone().map(Arc::new),
         strict: true,
+        sample: None,
         row_group_rows: args.row_group_size,
         // Rolling by size counts what is written: keep fewer rows in flight so parts end
         // close to the limit.
@@ -272,55 +277,20 @@ pub fn run(args: Args) -> Result<()> {
         let (rows, bytes) = writers.finish(&mut rejects, single_file)?;
         (records, rows, bytes)
     } else if inference.is_some() && !partitioned && !shape.rewrites_records() {
-        // Pass 1: infer the schema on several threads over plain copies of the inputs.
-        let mut inference = inference.expect("checked");
-        let mut records = 0;
-        let mut rejected = Vec::new();
-        let mut copies = Vec::new();
-        let mut plain = Vec::new();
-        for file in &inputs {
-            let (path, copy) = plain_copy(file, args.spill_dir.as_deref())?;
-            let (n, lines) = parallel::infer_file(
-                &path,
-                &file.name,
-                DECODE_THREADS,
-                max,
-                !args.keep_time_strings,
-                &mut inference,
-                &mut rejects,
-            )?;
-            records += n;
-            rejected.push(lines);
-            plain.push(InputFile {
-                name: file.name.clone(),
-                path: path.to_string_lossy().into_owned(),
-            });
-            copies.extend(copy);
-        }
-        schema = Some(inference.schema());
-        options.schema = schema.clone().map(Arc::new);
-        // Pass 2: decode and write.
-        let mut writers = Writers::new(target, options, limits);
-        let unlimited = limits.rows.is_none() && limits.bytes.is_none();
-        for (file, skip) in plain.iter().zip(&rejected) {
-            if skip.is_empty() && unlimited {
-                write_blocks(file, &mut writers, &mut rejects)?;
-                continue;
-            }
-            for_each_record(
-                std::slice::from_ref(file),
-                max,
-                &mut rejects,
-                bar.as_ref(),
-                Some(std::slice::from_ref(skip)),
-                |text, place, rejects| {
-                    writers.write("", text.as_bytes(), &Vec::new(), place, rejects)?;
-                    Ok(true)
-                },
-            )?;
-        }
-        let (rows, bytes) = writers.finish(&mut rejects, single_file)?;
-        (records, rows, bytes)
+        let reopen = || Target::open(layout.clone(), args.overwrite, args.append);
+        let job = inferred::Job {
+            options,
+            limits,
+            detect_time: !args.keep_time_strings,
+            max_bytes: max,
+            spill_dir: args.spill_dir.as_deref(),
+            bar: bar.as_ref(),
+            single_file,
+            reopen: &reopen,
+        };
+        let loaded = inferred::load(&inputs, target, &job, &mut rejects)?;
+        schema = Some(loaded.schema);
+        (loaded.records, loaded.rows, loaded.bytes)
     } else {
         // Pass 1: validate, reshape, learn the schema or columns, spill if needed.
         let spill_needed =
@@ -439,79 +409,6 @@ fn write_spilled(
         storage = recycle(fields);
     }
     Ok(())
-}
-
-/// Hands a plain NDJSON file to the writers in blocks of whole lines, so decoder threads do
-/// the line splitting; used when the inference pass found every record sound.
-fn write_blocks(file: &InputFile, writers: &mut Writers, rejects: &mut Rejects) -> Result<()> {
-    use std::io::Read;
-    const BLOCK: usize = 2 << 20;
-    let source: Arc<str> = Arc::from(file.name.as_str());
-    let mut reader = std::fs::File::open(&file.path)
-        .map_err(|e| Error::io(format!("cannot open {}", file.name), e))?;
-    let mut buf = vec![0u8; BLOCK];
-    let (mut filled, mut line, mut byte) = (0usize, 1u64, 0u64);
-    loop {
-        let n = reader
-            .read(&mut buf[filled..])
-            .map_err(|e| Error::io(format!("cannot read {}", file.name), e))?;
-        filled += n;
-        let at_end = n == 0;
-        let cut = if at_end {
-            filled
-        } else {
-            match memchr::memrchr(b'\n', &buf[..filled]) {
-                Some(i) => i + 1,
-                None if filled == buf.len() => {
-                    buf.resize(buf.len() * 2, 0);
-                    continue;
-                }
-                None => continue,
-            }
-        };
-        if cut > 0 {
-            writers.write_block(&buf[..cut], source.clone(), line, byte, rejects)?;
-            line += memchr::memchr_iter(b'\n', &buf[..cut]).count() as u64;
-            byte += cut as u64;
-            buf.copy_within(cut..filled, 0);
-            filled -= cut;
-        }
-        if at_end {
-            return Ok(());
-        }
-    }
-}
-
-/// A plain (uncompressed, seekable) file with the input's bytes: the input itself when it is
-/// one, else a copy in the spill directory (removed when the returned guard drops). Line
-/// numbers and byte offsets in the copy are those of the input.
-fn plain_copy(
-    file: &InputFile,
-    spill_dir: Option<&Path>,
-) -> Result<(PathBuf, Option<tempfile::TempPath>)> {
-    let mut input = sluice_stream::input::open(&file.path, None)?;
-    if !is_stdin(&file.path) && input.compression == sluice_stream::input::Compression::None {
-        return Ok((PathBuf::from(&file.path), None));
-    }
-    let builder = tempfile::Builder::new().prefix(".sluice-spill-").clone();
-    let mut copy = match spill_dir {
-        Some(dir) => builder.tempfile_in(dir),
-        None => builder.tempfile(),
-    }
-    .map_err(|e| Error::io("cannot create a spill file (see --spill-dir)", e))?;
-    loop {
-        let chunk = std::io::BufRead::fill_buf(&mut input.reader)
-            .map_err(|e| Error::io(format!("cannot read {}", file.name), e))?;
-        if chunk.is_empty() {
-            break;
-        }
-        let n = chunk.len();
-        std::io::Write::write_all(copy.as_file_mut(), chunk)
-            .map_err(|e| Error::io(format!("cannot write a spill file for {}", file.name), e))?;
-        std::io::BufRead::consume(&mut input.reader, n);
-    }
-    let path = copy.into_temp_path();
-    Ok((path.to_path_buf(), Some(path)))
 }
 
 /// Decides what OUTPUT names.

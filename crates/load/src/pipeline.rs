@@ -234,6 +234,20 @@ impl Writers {
         writer.write_block(block, source, line, byte, rejects)
     }
 
+    /// Decodes and writes everything queued for the open file (see [`FileWriter::drain`]).
+    pub fn drain(&mut self, rejects: &mut Rejects) -> Result<()> {
+        match self.current.as_mut() {
+            Some((_, writer, _)) => writer.drain(rejects),
+            None => Ok(()),
+        }
+    }
+
+    /// True when records turned up that do not fit the sampled schema (see
+    /// [`FileWriter::unfit`]): what was written must be abandoned.
+    pub fn unfit(&self) -> bool {
+        self.current.as_ref().is_some_and(|(_, w, _)| w.unfit())
+    }
+
     fn open(&mut self, partition: &str) -> Result<()> {
         let extension = format!(
             "{}{}",

@@ -8,7 +8,8 @@ use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as ParquetCodec, GzipLevel, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use sluice_arrow::decode::{Decoded, ParallelDecoder, RecordPlace};
+use sluice_arrow::decode::{Decoded, ParallelDecoder, RecordDecoder, RecordPlace};
+use sluice_arrow::infer::SchemaInference;
 use sluice_stream::json::{field, scalar_text, Fields};
 use sluice_stream::{Error, Rejects, Result};
 
@@ -108,6 +109,9 @@ pub struct WriterOptions {
     pub schema: Option<SchemaRef>,
     /// Refuse fields the schema does not name.
     pub strict: bool,
+    /// The inference `schema` came from, when it saw only the start of the input: every
+    /// record is then checked to fit as it is decoded (see [`FileWriter::unfit`]).
+    pub sample: Option<SchemaInference>,
     pub row_group_rows: usize,
     pub batch_rows: usize,
 }
@@ -217,6 +221,7 @@ pub struct FileWriter {
     kind: Kind,
     rows: u64,
     decoded: Vec<Decoded>,
+    unfit: bool,
 }
 
 enum Kind {
@@ -260,12 +265,14 @@ impl FileWriter {
                     )));
                 };
                 let schema = options.schema.clone().expect("typed formats have a schema");
-                let decoder = ParallelDecoder::new(
-                    schema.clone(),
-                    options.batch_rows,
-                    options.strict,
-                    crate::DECODE_THREADS,
-                )?;
+                let batch = options.batch_rows;
+                let decoder =
+                    ParallelDecoder::new(crate::DECODE_THREADS, batch, || match &options.sample {
+                        Some(sample) => RecordDecoder::sampled(sample, batch)?.ok_or_else(|| {
+                            Error::Other("a sampled schema must have flat columns".into())
+                        }),
+                        None => RecordDecoder::new(schema.clone(), batch, options.strict),
+                    })?;
                 if options.format == Format::Parquet {
                     let props = parquet_properties(options)?;
                     let writer = ArrowWriter::try_new(
@@ -310,6 +317,7 @@ impl FileWriter {
             kind,
             rows: 0,
             decoded: Vec::new(),
+            unfit: false,
         })
     }
 
@@ -367,15 +375,33 @@ impl FileWriter {
         self.write_decoded(rejects)
     }
 
+    /// Decodes and writes everything queued, so that [`FileWriter::unfit`] is final.
+    pub fn drain(&mut self, rejects: &mut Rejects) -> Result<()> {
+        if let Kind::Parquet(_, decoder) | Kind::Arrow(_, decoder) = &mut self.kind {
+            decoder.finish(&mut self.decoded)?;
+        }
+        self.write_decoded(rejects)
+    }
+
+    /// True when, with a sampled schema, a record turned up that does not fit it: the file
+    /// is incomplete and must be abandoned.
+    pub fn unfit(&self) -> bool {
+        self.unfit
+    }
+
     /// Writes batches that finished decoding, and hands misfits to the policy, in order.
     fn write_decoded(&mut self, rejects: &mut Rejects) -> Result<()> {
         let name = &self.name;
         let fail = |e: &dyn std::fmt::Display| Error::Other(format!("cannot write {name}: {e}"));
-        for (batches, misfits) in self.decoded.drain(..) {
-            for misfit in &misfits {
+        for decoded in self.decoded.drain(..) {
+            self.unfit |= decoded.unfit;
+            if self.unfit {
+                continue;
+            }
+            for misfit in &decoded.misfits {
                 misfit.reject(rejects)?;
             }
-            for batch in batches {
+            for batch in decoded.batches {
                 self.rows += batch.num_rows() as u64;
                 match &mut self.kind {
                     Kind::Parquet(writer, _) => writer.write(&batch).map_err(|e| fail(&e))?,
@@ -400,10 +426,13 @@ impl FileWriter {
     /// Writes what is queued and closes the format (footer, compression trailer).
     /// Returns the rows and bytes written.
     pub fn finish(mut self, rejects: &mut Rejects) -> Result<(u64, u64)> {
-        if let Kind::Parquet(_, decoder) | Kind::Arrow(_, decoder) = &mut self.kind {
-            decoder.finish(&mut self.decoded)?;
+        self.drain(rejects)?;
+        if self.unfit {
+            return Err(Error::Other(format!(
+                "cannot finish {}: records do not fit its sampled schema",
+                self.name
+            )));
         }
-        self.write_decoded(rejects)?;
         let name = self.name.clone();
         let io_err = |e: io::Error| Error::io(format!("cannot write {name}"), e);
         let fail = |e: &dyn std::fmt::Display| Error::Other(format!("cannot write {name}: {e}"));

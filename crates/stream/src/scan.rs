@@ -61,6 +61,21 @@ pub fn object_fields(line: &[u8], fields: &mut Vec<FieldSpan>) -> Result<(), Str
             e.valid_up_to()
         ));
     }
+    scan_object(line, Some(fields))
+}
+
+/// Checks that `line` is exactly one JSON object (RFC 8259) in valid UTF-8.
+pub fn validate_object(line: &[u8]) -> Result<(), String> {
+    object_fields(line, &mut Vec::new())
+}
+
+/// Checks that `text` is exactly one JSON object (RFC 8259).
+pub fn validate_object_text(text: &str) -> Result<(), String> {
+    scan_object(text.as_bytes(), None)
+}
+
+/// Scans one object (the text is valid UTF-8), listing its top-level fields into `fields`.
+fn scan_object(line: &[u8], fields: Option<&mut Vec<FieldSpan>>) -> Result<(), String> {
     let mut s = Scanner { text: line, at: 0 };
     s.skip_ws();
     match s.peek() {
@@ -68,17 +83,12 @@ pub fn object_fields(line: &[u8], fields: &mut Vec<FieldSpan>) -> Result<(), Str
         Some(_) => return Err("not a JSON object".to_string()),
         None => return Err("empty record".to_string()),
     }
-    s.object(0, Some(fields)).map_err(|e| s.describe(e))?;
+    s.object(0, fields).map_err(|e| s.describe(e))?;
     s.skip_ws();
     if s.at != line.len() {
         return Err(s.describe("trailing characters after the object"));
     }
     Ok(())
-}
-
-/// Checks that `line` is exactly one JSON object (RFC 8259) in valid UTF-8.
-pub fn validate_object(line: &[u8]) -> Result<(), String> {
-    object_fields(line, &mut Vec::new())
 }
 
 /// Checks that `text` is exactly one JSON value (RFC 8259).
