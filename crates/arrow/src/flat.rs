@@ -118,8 +118,11 @@ impl FlatDecoder {
         let mut batches = Vec::new();
         let mut rows = 0;
         let result = (|| {
-            for line in lines.split(|&b| b == b'\n') {
-                let line = line.trim_ascii();
+            let mut start = 0;
+            while start < lines.len() {
+                let end = memchr::memchr(b'\n', &lines[start..]).map_or(lines.len(), |i| start + i);
+                let line = lines[start..end].trim_ascii();
+                start = end + 1;
                 if line.is_empty() {
                     continue;
                 }
@@ -156,7 +159,9 @@ impl FlatDecoder {
 
     /// Appends one record to every column; `None` to give up.
     fn add(&mut self, line: &[u8]) -> Option<()> {
-        scan::object_fields(line, &mut self.spans).ok()?;
+        // Checked once: every value below is a slice of it, cut at ASCII delimiters.
+        let text = std::str::from_utf8(line).ok()?;
+        scan::object_fields_text(text, &mut self.spans).ok()?;
         self.seen.iter_mut().for_each(|s| *s = false);
         let mut hint = 0;
         for span in &self.spans {
@@ -165,10 +170,14 @@ impl FlatDecoder {
                 return None;
             }
             // Fields usually come in schema order: try the next column first.
-            let index = if self.columns.get(hint).is_some_and(|c| c.key == key) {
+            let index = if self
+                .columns
+                .get(hint)
+                .is_some_and(|c| same_bytes(&c.key, key))
+            {
                 hint
             } else {
-                match self.columns.iter().position(|c| c.key == key) {
+                match self.columns.iter().position(|c| same_bytes(&c.key, key)) {
                     Some(i) => i,
                     None if self.strict => return None,
                     None => continue,
@@ -180,7 +189,7 @@ impl FlatDecoder {
             hint = index + 1;
             append(
                 &mut self.columns[index],
-                &line[span.value.clone()],
+                &text[span.value.clone()],
                 self.exact,
             )?;
         }
@@ -237,32 +246,47 @@ fn append_null(column: &mut Column) {
 }
 
 /// The text of a JSON string without escapes; `None` for anything else.
-fn plain_text(raw: &[u8]) -> Option<&str> {
-    if Kind::of(raw) != Kind::String || raw.contains(&b'\\') {
+fn plain_text(raw: &str) -> Option<&str> {
+    let bytes = raw.as_bytes();
+    if Kind::of(bytes) != Kind::String || bytes.contains(&b'\\') {
         return None;
     }
-    std::str::from_utf8(&raw[1..raw.len() - 1]).ok()
+    Some(&raw[1..raw.len() - 1])
+}
+
+/// Byte equality for short keys, inlined (a call into libc's memcmp costs more than the
+/// comparison).
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
+    let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().expect("8 bytes"));
+    if !(&mut x).zip(&mut y).all(|(p, q)| word(p) == word(q)) {
+        return false;
+    }
+    x.remainder()
+        .iter()
+        .zip(y.remainder())
+        .fold(true, |same, (p, q)| same & (p == q))
 }
 
 /// Appends one value (valid JSON text) to its column; `None` to give up. With `exact`, also
 /// gives up on values that inference would type otherwise.
-fn append(column: &mut Column, raw: &[u8], exact: bool) -> Option<()> {
-    if raw == b"null" {
+fn append(column: &mut Column, raw: &str, exact: bool) -> Option<()> {
+    if raw == "null" {
         if !column.nullable {
             return None;
         }
         append_null(column);
         return Some(());
     }
-    let number = || {
-        (Kind::of(raw) == Kind::Number)
-            .then(|| std::str::from_utf8(raw).ok())
-            .flatten()
-    };
+    let number = || (Kind::of(raw.as_bytes()) == Kind::Number).then_some(raw);
     match column.kind.clone() {
         ColumnKind::Int => {
             // Inference reads `-0` as a float (serde_json keeps its sign).
-            if exact && raw == b"-0" {
+            if exact && raw == "-0" {
                 return None;
             }
             let value: i64 = number()?.parse().ok()?;
@@ -278,8 +302,8 @@ fn append(column: &mut Column, raw: &[u8], exact: bool) -> Option<()> {
         }
         ColumnKind::Bool => {
             let value = match raw {
-                b"true" => true,
-                b"false" => false,
+                "true" => true,
+                "false" => false,
                 _ => return None,
             };
             downcast::<BooleanBuilder>(column).append_value(value);

@@ -69,6 +69,12 @@ pub fn validate_object(line: &[u8]) -> Result<(), String> {
     object_fields(line, &mut Vec::new())
 }
 
+/// [`object_fields`] for text already known to be UTF-8.
+pub fn object_fields_text(text: &str, fields: &mut Vec<FieldSpan>) -> Result<(), String> {
+    fields.clear();
+    scan_object(text.as_bytes(), Some(fields))
+}
+
 /// Checks that `text` is exactly one JSON object (RFC 8259).
 pub fn validate_object_text(text: &str) -> Result<(), String> {
     scan_object(text.as_bytes(), None)
