@@ -224,19 +224,23 @@ fn string_end(bytes: &[u8]) -> Option<usize> {
         let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
         zero(quote) | zero(backslash) | (word.wrapping_sub(ONES * 0x20) & !word & HIGHS)
     };
+    // The lowest flagged byte is exact: a borrow only flags bytes above a special one.
+    let first = |word: u64| (special(word).trailing_zeros() / 8) as usize;
     let mut chunks = bytes.chunks_exact(8);
     let mut at = 0;
     for chunk in &mut chunks {
-        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-        if special(word) != 0 {
-            break;
+        let i = first(u64::from_le_bytes(chunk.try_into().expect("eight bytes")));
+        if i < 8 {
+            return Some(at + i);
         }
         at += 8;
     }
-    bytes[at..]
-        .iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-        .map(|i| at + i)
+    // The tail, padded with zeros (control characters, so flagged past the end).
+    let tail = chunks.remainder();
+    let mut padded = [0u8; 8];
+    padded[..tail.len()].copy_from_slice(tail);
+    let i = first(u64::from_le_bytes(padded));
+    (i < tail.len()).then_some(at + i)
 }
 
 struct Scanner<'a> {
@@ -454,6 +458,27 @@ mod tests {
 
     fn path(p: &str) -> Vec<Box<[u8]>> {
         p.split('.').map(|s| s.as_bytes().into()).collect()
+    }
+
+    #[test]
+    fn string_end_finds_the_first_special_byte_at_any_position() {
+        for len in 0..20 {
+            for at in 0..=len {
+                for special in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+                    let mut bytes: Vec<u8> =
+                        (0..len).map(|i| b"a\x7f\xc3\xa9 ~!#"[i % 8]).collect();
+                    if at < len {
+                        bytes[at] = special;
+                        // A second special byte after the first must not be reported.
+                        if at + 1 < len {
+                            bytes[at + 1] = b'"';
+                        }
+                    }
+                    let expected = (at < len).then_some(at);
+                    assert_eq!(string_end(&bytes), expected, "{bytes:?}");
+                }
+            }
+        }
     }
 
     #[test]
