@@ -20,6 +20,7 @@ echo "input: $(($(wc -l < flights3.csv) - 1)) rows; $(du -h flights3.ndjson | cu
 measure() {
     local best="" mem="" t m
     for _ in 1 2 3; do
+        sync # written-back pages, so that no run pays for an earlier one's writes
         /usr/bin/time -f '%e %M' -o "$work/.time" bash -c "$1" > /dev/null 2>&1
         read -r t m < "$work/.time"
         if [[ -z "$best" ]] || (( $(echo "$t < $best" | bc) )); then best=$t; mem=$m; fi
@@ -32,7 +33,8 @@ report() { # name, peer name, ours "s MiB", peer "s MiB"
     printf '%-34s sluice %6.2fs %5d MiB | %-8s %6.2fs %5d MiB | %sx faster\n' "$1" "$ts" "$tm" "$2" "$ps" "$pm" "$(ratio "$ps" "$ts")"
 }
 
-# BENCH_ONLY=filter,transform runs only those sections (extract, load, log, filter, transform).
+# BENCH_ONLY=filter,transform runs only those sections (extract, load, log, kafka, filter,
+# transform).
 want() { [[ -z "${BENCH_ONLY:-}" || ",$BENCH_ONLY," == *",$1,"* ]]; }
 duck() { echo "python3 -c \"import duckdb; duckdb.sql(\\\"$1\\\")\""; }
 
@@ -53,15 +55,49 @@ if want load && python3 -c 'import duckdb' 2> /dev/null; then
 fi
 
 # produce / consume on the embedded log against plain cat of the same bytes.
+# Each timed run writes a new file or topic (truncating or deleting 300 MB is not writing it).
+new_name() { echo "\$(date +%s%N)"; }
+produce_fresh() { echo "$bin/produce flights-$(new_name) --acks 1 < flights3.ndjson"; }
+produce_once() { rm -rf "$work/log"; "$bin/produce" flights --acks 1 < flights3.ndjson; }
+consume_group() { echo "$bin/consume flights --group bench --commit auto | wc -c; $bin/consume --reset earliest --group bench flights > /dev/null"; }
 if want log; then
 export SLUICE_LOG_DIR="$work/log"
-cat_write=$(measure "cat flights3.ndjson > cat.out")
-ours=$(measure "rm -rf '$work/log'; $bin/produce flights --acks 1 < flights3.ndjson")
-report "produce --acks 1 (1M records)" "cat>file" "$ours" "$cat_write"
+# GNU cat copies file to file inside the kernel (copy_file_range): one copy, no user space.
+# Over an existing file it also truncates it, as a log would not.
+ours=$(measure "$(produce_fresh)")
+rm -rf "$work"/log/flights-*
+report "produce --acks 1 (1M records)" "cat>new" "$ours" "$(measure "cat flights3.ndjson > cat-$(new_name).out")"
+rm -f cat-*.out
+cat flights3.ndjson > cat.out
+report "produce --acks 1 (1M records)" "cat>old" "$ours" "$(measure "cat flights3.ndjson > cat.out")"
+rm -f cat.out
+produce_once
 # Both read into a pipe: `cat file > /dev/null` alone is a kernel copy_file_range, not a read.
-cat_read=$(measure "cat cat.out | wc -c")
-ours=$(measure "$bin/consume flights --group bench --commit auto | wc -c; $bin/consume --reset earliest --group bench flights > /dev/null")
+cat_read=$(measure "cat flights3.ndjson | wc -c")
+ours=$(measure "$(consume_group)")
 report "consume --group (1M records) | wc" "cat|wc" "$ours" "$cat_read"
+fi
+
+# produce / consume on the embedded log against librdkafka (confluent-kafka) with the Tansu
+# broker (`cargo install tansu --features dynostore`), in-memory storage, one partition.
+if want kafka && command -v tansu > /dev/null && python3 -c 'import confluent_kafka' 2> /dev/null; then
+export SLUICE_LOG_DIR="$work/log"
+port=${BENCH_KAFKA_PORT:-19092}
+tansu broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
+    --storage-engine memory://tansu/ > "$work/tansu.log" 2>&1 &
+tansu_pid=$!
+trap 'kill $tansu_pid 2> /dev/null' EXIT
+sleep 1
+tansu topic create --broker "tcp://127.0.0.1:$port" --partitions 1 flights > /dev/null
+peer="python3 $root/benches/kafka_peer.py"
+rows=$(wc -l < flights3.ndjson)
+ours=$(measure "$(produce_fresh)")
+rm -rf "$work"/log/flights-*
+report "produce --acks 1 (1M records)" "rdkafka" "$ours" "$(measure "$peer produce 127.0.0.1:$port flights flights3.ndjson")"
+produce_once
+ours=$(measure "$(consume_group)")
+report "consume --group (1M records) | wc" "rdkafka" "$ours" "$(measure "$peer consume 127.0.0.1:$port flights $rows | wc -c")"
+kill $tansu_pid
 fi
 
 # filter: 'select(.dep_delay > 60)' and its equivalents.

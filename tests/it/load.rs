@@ -1082,4 +1082,7 @@ fn a_late_record_types_the_schema_as_if_it_came_first() {
     assert_eq!(stats["rejected"], json!(1));
     assert_eq!(stats["records_in"], json!(30_001));
     assert_eq!(stats["records_out"], json!(30_000));
+    // A form feed is not JSON whitespace: the line is a bad record, not a blank one.
+    let (_, stats) = inferred_schema(dir.path(), &late("\u{c}"), &["--on-error", "skip"]);
+    assert_eq!(stats["rejected"], json!(1));
 }

@@ -11,6 +11,7 @@ use arrow_json::reader::{
 };
 use arrow_json::ReaderBuilder;
 use arrow_schema::{ArrowError, FieldRef, Schema, SchemaRef};
+use sluice_stream::json::is_blank;
 use sluice_stream::{Error, Position, Rejects, Result};
 
 use crate::encode::write_f64;
@@ -79,7 +80,7 @@ impl Chunk {
             let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
             let record = &bytes[start..end];
             let record = record.strip_suffix(b"\r").unwrap_or(record);
-            if !record.iter().all(u8::is_ascii_whitespace) {
+            if !is_blank(record) {
                 let place = RecordPlace {
                     source: source.clone(),
                     line,

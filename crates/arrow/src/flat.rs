@@ -21,7 +21,7 @@ use arrow_array::types::Date32Type;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_cast::parse::{string_to_datetime, Parser};
 use arrow_schema::{DataType, SchemaRef, TimeUnit};
-use sluice_stream::json::write_string;
+use sluice_stream::json::{is_blank, write_string};
 use sluice_stream::scan::{self, FieldSpan, Kind};
 
 use crate::infer;
@@ -121,9 +121,9 @@ impl FlatDecoder {
             let mut start = 0;
             while start < lines.len() {
                 let end = memchr::memchr(b'\n', &lines[start..]).map_or(lines.len(), |i| start + i);
-                let line = lines[start..end].trim_ascii();
+                let line = &lines[start..end];
                 start = end + 1;
-                if line.is_empty() {
+                if is_blank(line) {
                     continue;
                 }
                 self.add(line)?;
