@@ -16,10 +16,12 @@ if [[ ! -s flights3.csv ]]; then
 fi
 echo "input: $(($(wc -l < flights3.csv) - 1)) rows; $(du -h flights3.ndjson | cut -f1) NDJSON"
 
-# seconds and peak RSS (MiB) of a command, best of 3
+# seconds and peak RSS (MiB) of a command, best of 3; the optional second command runs,
+# untimed, before each run
 measure() {
     local best="" mem="" t m
     for _ in 1 2 3; do
+        bash -c "${2:-true}"
         sync # written-back pages, so that no run pays for an earlier one's writes
         /usr/bin/time -f '%e %M' -o "$work/.time" bash -c "$1" > /dev/null 2>&1
         read -r t m < "$work/.time"
@@ -55,20 +57,17 @@ if want load && python3 -c 'import duckdb' 2> /dev/null; then
 fi
 
 # produce / consume on the embedded log against plain cat of the same bytes.
-# Each timed run writes a new file or topic (truncating or deleting 300 MB is not writing it).
-new_name() { echo "\$(date +%s%N)"; }
-produce_fresh() { echo "$bin/produce flights-$(new_name) --acks 1 < flights3.ndjson"; }
+# Each timed run writes a new file or topic: deleting 300 MB is not writing it, and is done
+# untimed before the run (which also hands its memory back to the next writer).
+produce_new=("$bin/produce flights-new --acks 1 < flights3.ndjson" "rm -rf '$work/log/flights-new'")
 produce_once() { rm -rf "$work/log"; "$bin/produce" flights --acks 1 < flights3.ndjson; }
 consume_group() { echo "$bin/consume flights --group bench --commit auto | wc -c; $bin/consume --reset earliest --group bench flights > /dev/null"; }
 if want log; then
 export SLUICE_LOG_DIR="$work/log"
 # GNU cat copies file to file inside the kernel (copy_file_range): one copy, no user space.
 # Over an existing file it also truncates it, as a log would not.
-ours=$(measure "$(produce_fresh)")
-rm -rf "$work"/log/flights-*
-report "produce --acks 1 (1M records)" "cat>new" "$ours" "$(measure "cat flights3.ndjson > cat-$(new_name).out")"
-rm -f cat-*.out
-cat flights3.ndjson > cat.out
+ours=$(measure "${produce_new[@]}")
+report "produce --acks 1 (1M records)" "cat>new" "$ours" "$(measure "cat flights3.ndjson > cat.out" "rm -f cat.out")"
 report "produce --acks 1 (1M records)" "cat>old" "$ours" "$(measure "cat flights3.ndjson > cat.out")"
 rm -f cat.out
 produce_once
@@ -91,8 +90,7 @@ sleep 1
 tansu topic create --broker "tcp://127.0.0.1:$port" --partitions 1 flights > /dev/null
 peer="python3 $root/benches/kafka_peer.py"
 rows=$(wc -l < flights3.ndjson)
-ours=$(measure "$(produce_fresh)")
-rm -rf "$work"/log/flights-*
+ours=$(measure "${produce_new[@]}")
 report "produce --acks 1 (1M records)" "rdkafka" "$ours" "$(measure "$peer produce 127.0.0.1:$port flights flights3.ndjson")"
 produce_once
 ours=$(measure "$(consume_group)")
