@@ -1,9 +1,9 @@
 //! A fast decoder for flat schemas: JSON object lines straight into Arrow column builders.
 //!
 //! It reads each line with the validating scanner and parses each value for its column, the
-//! way arrow-json would (the same timestamp and date parsers). Whenever a value is not plainly
-//! what the column holds (a number in a string column, an escaped key, a duplicate field, a
-//! missing required field), it gives up on the whole chunk, and the chunk goes through
+//! way arrow-json would (the same timestamp and date parsers; escapes decoded in string
+//! columns). Whenever a value is not plainly what the column holds (a number in a string
+//! column, an escaped key or date, a duplicate field, a missing required field), it gives up on the whole chunk, and the chunk goes through
 //! arrow-json, which decodes it or names the records that do not fit. So it only ever returns
 //! what arrow-json would have returned.
 //!
@@ -308,10 +308,14 @@ fn append(column: &mut Column, raw: &str, exact: bool) -> Option<()> {
             };
             downcast::<BooleanBuilder>(column).append_value(value);
         }
-        ColumnKind::Utf8 => {
-            let text = plain_text(raw)?;
-            downcast::<StringBuilder>(column).append_value(text);
-        }
+        ColumnKind::Utf8 => match plain_text(raw) {
+            Some(text) => downcast::<StringBuilder>(column).append_value(text),
+            None if Kind::of(raw.as_bytes()) == Kind::String => {
+                let text = scan::unescape(raw.as_bytes())?;
+                downcast::<StringBuilder>(column).append_value(text);
+            }
+            None => return None,
+        },
         ColumnKind::Date => {
             let text = plain_text(raw)?;
             if exact && !infer::is_date(text.as_bytes()) {
