@@ -1,6 +1,8 @@
 //! `consume`: records of topics in the embedded log to NDJSON on stdout, with offsets,
 //! consumer groups, a two-step commit for whole pipelines, lag and group administration.
 
+mod wake;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -13,6 +15,8 @@ use sluice_log::group::{self, Member};
 use sluice_log::{Partition, PartitionReader, Topic};
 use sluice_stream::output::StdoutWriter;
 use sluice_stream::{Error, Result, Stats};
+
+use crate::wake::Wake;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -77,7 +81,8 @@ pub struct Args {
     #[arg(long, conflicts_with = "follow")]
     pub until_end: bool,
 
-    /// Wait for new records and go on forever.
+    /// Wait for new records and go on forever (woken by inotify as soon as a producer
+    /// appends; no polling).
     #[arg(long)]
     pub follow: bool,
 
@@ -490,7 +495,12 @@ impl<'a> Consumer<'a> {
     fn run(&mut self) -> Result<()> {
         let mut stats = Stats::new("consume");
         self.rebalance()?;
-        let mut idle = Duration::from_millis(5);
+        let mut wake = if self.args.follow {
+            let dirs = self.partition_dirs()?;
+            Some(Wake::watch(dirs.iter().map(PathBuf::as_path)))
+        } else {
+            None
+        };
         let mut last_rebalance = Instant::now();
         loop {
             let read = self.read_available()?;
@@ -519,11 +529,12 @@ impl<'a> Consumer<'a> {
                 self.rebalance()?;
                 last_rebalance = Instant::now();
             }
-            if read == 0 {
-                std::thread::sleep(idle);
-                idle = (idle * 2).min(Duration::from_millis(100));
-            } else {
-                idle = Duration::from_millis(5);
+            if let Some(wake) = wake.as_mut() {
+                if read == 0 {
+                    wake.wait(Duration::from_secs(1));
+                } else {
+                    wake.reset();
+                }
             }
         }
         self.out.flush()?;
@@ -538,6 +549,20 @@ impl<'a> Consumer<'a> {
             eprintln!("{}", stats.to_json());
         }
         Ok(())
+    }
+
+    /// The directories of every partition of the topics read (any may be assigned later).
+    fn partition_dirs(&self) -> Result<Vec<PathBuf>> {
+        let mut dirs = Vec::new();
+        for topic in &self.topics {
+            for p in 0..topic.config.partitions {
+                let part = topic
+                    .partition(p)
+                    .map_err(io_err("cannot open partition"))?;
+                dirs.push(part.dir().to_path_buf());
+            }
+        }
+        Ok(dirs)
     }
 
     /// Reads what is available from every assigned partition; returns records written.

@@ -73,6 +73,11 @@ impl Partition {
         })
     }
 
+    /// The directory holding the partition's segments.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Base offsets of the segments, oldest first.
     pub fn segments(&self) -> io::Result<Vec<u64>> {
         list_segments(&self.dir)

@@ -1,0 +1,103 @@
+//! Waiting for new records without polling: inotify on the partitions' directories wakes a
+//! following consumer as soon as a producer appends (or rolls a segment).
+
+use std::path::Path;
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, TrySendError};
+use std::time::Duration;
+
+use inotify::{Inotify, WatchMask};
+
+/// Where inotify cannot be had (no watches left, another platform): the first and the longest
+/// sleep between looks.
+const FIRST_NAP: Duration = Duration::from_millis(5);
+const LONGEST_NAP: Duration = Duration::from_millis(100);
+
+/// Wakes when something changes in the watched directories.
+pub struct Wake {
+    /// One message per burst of changes, from the thread reading inotify events.
+    changes: Option<Receiver<()>>,
+    nap: Duration,
+}
+
+impl Wake {
+    /// Watches `dirs` for appended and created files.
+    pub fn watch<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> Wake {
+        Wake {
+            changes: watch(dirs).ok(),
+            nap: FIRST_NAP,
+        }
+    }
+
+    /// Waits until a watched directory changed, at most `timeout`. Without inotify, naps a
+    /// little longer each time until [`Wake::reset`].
+    pub fn wait(&mut self, timeout: Duration) {
+        match &self.changes {
+            Some(changes) => {
+                if let Err(RecvTimeoutError::Disconnected) = changes.recv_timeout(timeout) {
+                    self.changes = None;
+                }
+            }
+            None => {
+                std::thread::sleep(self.nap.min(timeout));
+                self.nap = (self.nap * 2).min(LONGEST_NAP);
+            }
+        }
+    }
+
+    /// Records were found: the next wait starts short again.
+    pub fn reset(&mut self) {
+        self.nap = FIRST_NAP;
+    }
+}
+
+fn watch<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> std::io::Result<Receiver<()>> {
+    let mut inotify = Inotify::init()?;
+    for dir in dirs {
+        inotify.watches().add(
+            dir,
+            WatchMask::MODIFY | WatchMask::CREATE | WatchMask::MOVED_TO,
+        )?;
+    }
+    let (send, changes) = sync_channel(1);
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while inotify.read_events_blocking(&mut buffer).is_ok() {
+            // A change already waiting to be seen covers this one too.
+            if let Err(TrySendError::Disconnected(())) = send.try_send(()) {
+                return;
+            }
+        }
+    });
+    Ok(changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn an_append_wakes_a_waiter_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wake = Wake::watch([dir.path()]);
+        assert!(wake.changes.is_some(), "inotify is available on Linux");
+        let path = dir.path().join("00.log");
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            std::fs::write(path, b"record").unwrap();
+        });
+        let start = Instant::now();
+        wake.wait(Duration::from_secs(10));
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+        writer.join().unwrap();
+        // Nothing changes: the wait ends at its timeout.
+        while let Some(Ok(())) = wake.changes.as_ref().map(|c| c.try_recv()) {}
+        let start = Instant::now();
+        wake.wait(Duration::from_millis(100));
+        assert!(start.elapsed() >= Duration::from_millis(90));
+    }
+}
