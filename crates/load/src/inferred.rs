@@ -35,6 +35,7 @@ const BLOCK: usize = 2 << 20;
 pub struct Job<'a> {
     /// Settings of the output files (the schema is filled in here).
     pub options: WriterOptions,
+    /// When to roll files (the one pass runs only without limits).
     pub limits: Limits,
     /// Infer timestamps and dates from strings.
     pub detect_time: bool,
@@ -50,9 +51,12 @@ pub struct Job<'a> {
 
 /// What was loaded.
 pub struct Loaded {
+    /// Records read (rejected ones included).
     pub records: u64,
+    /// Rows and bytes written.
     pub rows: u64,
     pub bytes: u64,
+    /// The schema inferred.
     pub schema: Schema,
 }
 

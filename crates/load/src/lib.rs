@@ -47,10 +47,10 @@ structs and arrays lists; RFC 3339 strings become timestamps (timestamp_tz when 
 offset, stored in UTC; timestamp when they do not) and YYYY-MM-DD strings dates, unless
 --keep-time-strings; a field holding both nested and scalar values keeps them as JSON text.
 Inference covers the whole input in bounded memory (one batch of records and one Parquet
-row group, whatever the input's size). For flat records (no nested values) the schema is
-inferred from the first 2 MiB, and every later record is checked, as it is written, to fit
-it unchanged: a single pass. Should one not fit, or should the records be nested, the input
-is read twice: once to infer the schema, once to write. A regular file is simply read again;
+row group, whatever the input's size). For flat records (no nested values) going to one
+file, the schema is inferred from the first 2 MiB, and every later record is checked, as it
+is written, to fit it unchanged: a single pass. Otherwise, or should a record not fit, the
+input is read twice: once to infer the schema, once to write. A regular file is simply read again;
 stdin and compressed inputs are copied to a temporary file (--spill-dir) as they are read.
 
 The schema file (--schema, --schema-out) is JSON:
