@@ -1075,6 +1075,15 @@ fn a_late_record_types_the_schema_as_if_it_came_first() {
         Some(&("extra".into(), json!("boolean"), true))
     );
     assert_eq!(schema.len(), plain.len() + 1);
+    // A pipe named as an input (process substitution) cannot be read twice: it is copied.
+    write(dir.path(), "late.ndjson", late(&record));
+    let out = bash(
+        dir.path(),
+        "$LOAD --stats --schema-out p.json p.parquet <(cat late.ndjson)",
+    );
+    out.expect_code(0);
+    assert_eq!(out.stats()["records_out"], json!(30_001));
+    assert_eq!(schema_of(&dir.path().join("p.json")), schema);
     // A late bad record is counted once, whatever pass found it.
     let (schema, stats) =
         inferred_schema(dir.path(), &late("{\"broken\":"), &["--on-error", "skip"]);

@@ -294,8 +294,9 @@ fn append(column: &mut Column, raw: &str, exact: bool) -> Option<()> {
         }
         ColumnKind::Float => {
             let value: f64 = number()?.parse().ok()?;
-            // Inference refuses numbers beyond a float's range.
-            if exact && !value.is_finite() {
+            // Inference (serde_json) refuses numbers it rounds to infinity, and near the
+            // largest float it rounds otherwise than `parse`: leave those to inference.
+            if exact && !(value.abs() < 1e308) {
                 return None;
             }
             downcast::<Float64Builder>(column).append_value(value);

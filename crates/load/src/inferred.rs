@@ -103,7 +103,7 @@ fn one_pass(
         let name = &file.name;
         let read_err = |e| Error::io(format!("cannot read {name}"), e);
         let input = input::open(&file.path, job.bar)?;
-        let mut copy = if is_stdin(&file.path) || input.compression != Compression::None {
+        let mut copy = if !rereadable(&file.path, input.compression) {
             Some(spill_file(job.spill_dir)?)
         } else {
             None
@@ -277,6 +277,14 @@ fn write_blocks(
     Ok(())
 }
 
+/// True for a regular uncompressed file (not stdin, a pipe or `<(…)`): one that reads the
+/// same a second time.
+fn rereadable(path: &str, compression: Compression) -> bool {
+    !is_stdin(path)
+        && compression == Compression::None
+        && std::fs::metadata(path).is_ok_and(|m| m.is_file())
+}
+
 /// A new spill file in `dir` (or the system's temporary directory).
 fn spill_file(dir: Option<&Path>) -> Result<tempfile::NamedTempFile> {
     let builder = tempfile::Builder::new().prefix(".sluice-spill-").clone();
@@ -290,7 +298,7 @@ fn spill_file(dir: Option<&Path>) -> Result<tempfile::NamedTempFile> {
 /// The input as a plain file: itself when it is one, else a spill copy.
 fn plain_copy(file: &InputFile, spill_dir: Option<&Path>) -> Result<Plain> {
     let mut input = input::open(&file.path, None)?;
-    if !is_stdin(&file.path) && input.compression == Compression::None {
+    if rereadable(&file.path, input.compression) {
         return Ok((file.clone(), None));
     }
     let mut copy = spill_file(spill_dir)?;
