@@ -296,7 +296,7 @@ fn append(column: &mut Column, raw: &str, exact: bool) -> Option<()> {
             let value: f64 = number()?.parse().ok()?;
             // Inference (serde_json) refuses numbers it rounds to infinity, and near the
             // largest float it rounds otherwise than `parse`: leave those to inference.
-            if exact && !(value.abs() < 1e308) {
+            if exact && value.abs() >= 1e308 {
                 return None;
             }
             downcast::<Float64Builder>(column).append_value(value);
