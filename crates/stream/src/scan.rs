@@ -5,6 +5,8 @@
 
 use std::ops::Range;
 
+mod fast;
+
 /// Deepest nesting accepted (as serde_json does), so a hostile line cannot exhaust the stack.
 const MAX_DEPTH: usize = 128;
 
@@ -55,13 +57,18 @@ impl Kind {
 /// into `fields` (cleared first), in their order.
 pub fn object_fields(line: &[u8], fields: &mut Vec<FieldSpan>) -> Result<(), String> {
     fields.clear();
+    match fast::scan_object(line, Some(fields)) {
+        Some(true) => return Ok(()),
+        Some(false) if std::str::from_utf8(line).is_ok() => return Ok(()),
+        _ => fields.clear(),
+    }
     if let Err(e) = std::str::from_utf8(line) {
         return Err(format!(
             "invalid UTF-8 at byte {} of the record",
             e.valid_up_to()
         ));
     }
-    scan_object(line, Some(fields))
+    scan_object_slowly(line, Some(fields))
 }
 
 /// Checks that `line` is exactly one JSON object (RFC 8259) in valid UTF-8.
@@ -81,7 +88,18 @@ pub fn validate_object_text(text: &str) -> Result<(), String> {
 }
 
 /// Scans one object (the text is valid UTF-8), listing its top-level fields into `fields`.
-fn scan_object(line: &[u8], fields: Option<&mut Vec<FieldSpan>>) -> Result<(), String> {
+fn scan_object(line: &[u8], mut fields: Option<&mut Vec<FieldSpan>>) -> Result<(), String> {
+    if fast::scan_object(line, fields.as_deref_mut()).is_some() {
+        return Ok(());
+    }
+    if let Some(fields) = fields.as_deref_mut() {
+        fields.clear();
+    }
+    scan_object_slowly(line, fields)
+}
+
+/// [`scan_object`] byte by byte: the scanner that decides, and explains errors.
+fn scan_object_slowly(line: &[u8], fields: Option<&mut Vec<FieldSpan>>) -> Result<(), String> {
     let mut s = Scanner { text: line, at: 0 };
     s.skip_ws();
     match s.peek() {
