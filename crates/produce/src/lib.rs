@@ -254,6 +254,15 @@ impl Reading {
         prepared: &mut Prepared,
         fields: &mut Vec<FieldSpan>,
     ) -> Result<Item, String> {
+        if self.key.is_none() && self.timestamp.is_none() && self.header_fields.is_empty() {
+            scan::validate_object(text)?;
+            return Ok(Item::Line {
+                line: index,
+                key: None,
+                partition: None,
+                timestamp: None,
+            });
+        }
         scan::object_fields(text, fields)?;
         let field_text =
             |path: &[Box<[u8]>], bytes: &mut Vec<u8>| -> Option<Option<Range<usize>>> {

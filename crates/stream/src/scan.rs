@@ -57,10 +57,24 @@ impl Kind {
 /// into `fields` (cleared first), in their order.
 pub fn object_fields(line: &[u8], fields: &mut Vec<FieldSpan>) -> Result<(), String> {
     fields.clear();
-    match fast::scan_object(line, Some(fields)) {
+    check_object(line, Some(fields))
+}
+
+/// Checks that `line` is exactly one JSON object (RFC 8259) in valid UTF-8.
+pub fn validate_object(line: &[u8]) -> Result<(), String> {
+    check_object(line, None)
+}
+
+/// Checks `line` and lists its fields, when asked, into `fields` (which is empty).
+fn check_object(line: &[u8], mut fields: Option<&mut Vec<FieldSpan>>) -> Result<(), String> {
+    match fast::scan_object(line, fields.as_deref_mut()) {
         Some(true) => return Ok(()),
         Some(false) if std::str::from_utf8(line).is_ok() => return Ok(()),
-        _ => fields.clear(),
+        _ => {
+            if let Some(fields) = fields.as_deref_mut() {
+                fields.clear();
+            }
+        }
     }
     if let Err(e) = std::str::from_utf8(line) {
         return Err(format!(
@@ -68,12 +82,7 @@ pub fn object_fields(line: &[u8], fields: &mut Vec<FieldSpan>) -> Result<(), Str
             e.valid_up_to()
         ));
     }
-    scan_object_slowly(line, Some(fields))
-}
-
-/// Checks that `line` is exactly one JSON object (RFC 8259) in valid UTF-8.
-pub fn validate_object(line: &[u8]) -> Result<(), String> {
-    object_fields(line, &mut Vec::new())
+    scan_object_slowly(line, fields)
 }
 
 /// [`object_fields`] for text already known to be UTF-8.
