@@ -6,7 +6,7 @@
 //! when it arrives, not when a block fills up.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufRead};
+use std::io::{self, Read};
 use std::ops::Range;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,17 +21,20 @@ use crate::lines::OVERSIZE_PREFIX;
 use crate::progress::bytes_bar;
 
 /// A block is sent once it holds this many bytes...
-const BLOCK_BYTES: usize = 256 * 1024;
+const BLOCK_BYTES: usize = 512 * 1024;
 /// ...or as soon as a read returns less than this (the input has nothing more ready).
 const SHORT_READ: usize = 32 * 1024;
+/// The least room offered to a read.
+const MIN_READ: usize = 64 * 1024;
 
-/// Whole lines of one input, copied into one buffer.
+/// Whole lines of one input, in the buffer they were read into.
 #[derive(Debug, Default)]
 pub struct Block {
     /// The input's name, for messages.
     pub source: Arc<str>,
-    /// The lines' bytes, back to back (terminators removed).
-    pub data: Vec<u8>,
+    /// The bytes read; past `filled` it keeps old bytes, so a reused buffer is not zeroed again.
+    data: Vec<u8>,
+    filled: usize,
     /// The non-blank lines.
     pub lines: Vec<Line>,
 }
@@ -68,7 +71,7 @@ impl Block {
     }
 
     fn clear(&mut self) {
-        self.data.clear();
+        self.filled = 0;
         self.lines.clear();
     }
 }
@@ -212,7 +215,7 @@ fn worker_failed() -> Error {
     Error::Other("internal error: a worker thread failed (this is a bug; please report it)".into())
 }
 
-/// The reader thread: splits every input into blocks and sends them, numbered.
+/// The reader thread: reads every input into blocks and sends them, numbered.
 fn read_blocks(
     options: &Options,
     jobs: &SyncSender<Job>,
@@ -254,34 +257,29 @@ fn read_blocks(
                 return;
             }
         };
-        let mut splitter = Splitter::new(options.max_record);
+        let mut lines = LineFinder::new(options.max_record);
         let mut block = fresh();
         loop {
-            let read = match reader.fill_buf() {
-                Ok(chunk) => {
-                    let n = chunk.len();
-                    splitter.feed(chunk, &mut block);
-                    Ok(n)
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => Err(e),
-            };
-            match read {
+            match lines.read(&mut reader, &mut block) {
                 Ok(0) => {
-                    splitter.finish(&mut block);
+                    lines.finish(&mut block);
                     if !block.lines.is_empty() && !send(Ok(block)) {
                         return;
                     }
                     break;
                 }
                 Ok(n) => {
-                    reader.consume(n);
                     let ready = !block.lines.is_empty()
-                        && (block.data.len() >= BLOCK_BYTES || n < SHORT_READ);
-                    if ready && !send(Ok(std::mem::replace(&mut block, fresh()))) {
-                        return;
+                        && (block.filled >= BLOCK_BYTES || n < SHORT_READ);
+                    if ready {
+                        let mut next = fresh();
+                        lines.carry_over(&mut block, &mut next);
+                        if !send(Ok(std::mem::replace(&mut block, next))) {
+                            return;
+                        }
                     }
                 }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     if !block.lines.is_empty() && !send(Ok(block)) {
                         return;
@@ -297,105 +295,105 @@ fn read_blocks(
     }
 }
 
-/// Cuts a byte stream into lines, keeping a line that spans reads and cutting oversize ones.
-struct Splitter {
+/// Reads an input straight into blocks and finds its lines where they lie, so no line is
+/// copied; keeps a line that spans reads and cuts oversize ones down to a prefix.
+struct LineFinder {
     max: usize,
     /// Lines seen so far.
     number: u64,
-    /// Input offset of the next byte fed.
-    offset: u64,
-    /// The beginning of a line that continues in the next chunk.
-    partial: Vec<u8>,
-    /// That line's full length so far, and where it started.
-    partial_len: u64,
-    partial_start: u64,
+    /// Where the line not yet ended starts in the current block's data...
+    start: usize,
+    /// ...and in the input.
+    start_byte: u64,
+    /// Bytes of that line dropped because it is oversize (only its prefix is kept).
+    dropped: u64,
 }
 
-impl Splitter {
+impl LineFinder {
     fn new(max: usize) -> Self {
-        Splitter {
+        LineFinder {
             max,
             number: 0,
-            offset: 0,
-            partial: Vec::new(),
-            partial_len: 0,
-            partial_start: 0,
+            start: 0,
+            start_byte: 0,
+            dropped: 0,
         }
     }
 
-    fn feed(&mut self, chunk: &[u8], block: &mut Block) {
-        let mut rest = chunk;
-        while let Some(i) = memchr::memchr(b'\n', rest) {
-            let piece = &rest[..i];
-            if self.partial_len > 0 {
-                self.extend_partial(piece);
-                let (start, len) = (self.partial_start, self.partial_len);
-                let partial = std::mem::take(&mut self.partial);
-                self.push(block, &partial, start, len);
-                self.partial = partial;
-                self.partial.clear();
-                self.partial_len = 0;
-            } else {
-                self.push(block, piece, self.offset, piece.len() as u64);
-            }
-            self.offset += i as u64 + 1;
-            rest = &rest[i + 1..];
+    /// Reads once into `block` and adds the lines that ended; the bytes read (0 at the end).
+    fn read(&mut self, reader: &mut impl Read, block: &mut Block) -> io::Result<usize> {
+        let want = BLOCK_BYTES.max(block.filled + MIN_READ);
+        if block.data.len() < want {
+            block.data.resize(want, 0);
         }
-        if !rest.is_empty() {
-            if self.partial_len == 0 {
-                self.partial_start = self.offset;
-            }
-            self.extend_partial(rest);
-            self.offset += rest.len() as u64;
+        let n = reader.read(&mut block.data[block.filled..want])?;
+        let mut from = block.filled;
+        block.filled += n;
+        while let Some(i) = memchr::memchr(b'\n', &block.data[from..block.filled]) {
+            self.end_line(block, from + i);
+            from += i + 1;
         }
-    }
-
-    fn finish(&mut self, block: &mut Block) {
-        if self.partial_len > 0 {
-            let (start, len) = (self.partial_start, self.partial_len);
-            let partial = std::mem::take(&mut self.partial);
-            self.push(block, &partial, start, len);
-            self.partial_len = 0;
-        }
-    }
-
-    fn extend_partial(&mut self, piece: &[u8]) {
-        self.partial_len += piece.len() as u64;
         // Room for a line at the limit plus its `\r`; beyond that only a prefix is kept.
-        let room = if self.partial_len as usize > self.max.saturating_add(1) {
-            OVERSIZE_PREFIX.min(self.max)
-        } else {
-            self.max.saturating_add(1)
-        };
-        let keep = room.saturating_sub(self.partial.len()).min(piece.len());
-        self.partial.extend_from_slice(&piece[..keep]);
+        let kept = block.filled - self.start;
+        if kept as u64 + self.dropped > self.max as u64 + 1 {
+            let prefix = OVERSIZE_PREFIX.min(self.max);
+            if kept > prefix {
+                self.dropped += (kept - prefix) as u64;
+                block.filled = self.start + prefix;
+            }
+        }
+        Ok(n)
     }
 
-    /// Adds one line (`len` is its full length; `bytes` may be only its beginning).
-    fn push(&mut self, block: &mut Block, bytes: &[u8], byte: u64, len: u64) {
+    /// Ends the input: its last line needs no terminator.
+    fn finish(&mut self, block: &mut Block) {
+        if block.filled > self.start || self.dropped > 0 {
+            self.end_line(block, block.filled);
+        }
+    }
+
+    /// Adds the line from `start` to the terminator at `end` (`len` counts dropped bytes).
+    fn end_line(&mut self, block: &mut Block, end: usize) {
         self.number += 1;
-        let (mut bytes, mut len) = (bytes, len);
-        // `bytes` is the whole line unless it is longer than the limit plus a `\r`.
-        let whole = len as usize <= self.max.saturating_add(1);
-        if whole && bytes.last() == Some(&b'\r') {
-            bytes = &bytes[..bytes.len() - 1];
+        let mut len = (end - self.start) as u64 + self.dropped;
+        let byte = self.start_byte;
+        let start = self.start;
+        self.start_byte += len + 1;
+        self.start = end + 1;
+        self.dropped = 0;
+        let mut text_end = end;
+        // The kept bytes are the whole line unless it is longer than the limit plus a `\r`.
+        let whole = len <= self.max as u64 + 1;
+        if whole && end > start && block.data[end - 1] == b'\r' {
+            text_end -= 1;
             len -= 1;
         }
-        let oversize = len as usize > self.max;
+        let oversize = len > self.max as u64;
         if oversize {
-            bytes = &bytes[..bytes.len().min(OVERSIZE_PREFIX.min(self.max))];
-        } else if is_blank(bytes) {
+            text_end = start + (text_end - start).min(OVERSIZE_PREFIX.min(self.max));
+        } else if is_blank(&block.data[start..text_end]) {
             return;
         }
-        let start = block.data.len();
-        block.data.extend_from_slice(bytes);
         block.lines.push(Line {
-            range: start..block.data.len(),
+            range: start..text_end,
             number: self.number,
             byte,
             len,
             oversize,
         });
+    }
+
+    /// Moves the line not yet ended from the end of `full` to the start of `next`.
+    fn carry_over(&mut self, full: &mut Block, next: &mut Block) {
+        let tail = self.start..full.filled;
+        let len = tail.len();
+        if next.data.len() < len {
+            next.data.resize(len, 0);
+        }
+        next.data[..len].copy_from_slice(&full.data[tail]);
+        next.filled = len;
+        full.filled = self.start;
+        self.start = 0;
     }
 }
 
@@ -539,23 +537,59 @@ impl Delivery<'_> {
 mod tests {
     use super::*;
 
-    fn split(chunks: &[&[u8]], max: usize) -> Vec<(String, Line)> {
-        let mut splitter = Splitter::new(max);
-        let mut block = Block::default();
-        for chunk in chunks {
-            splitter.feed(chunk, &mut block);
+    /// Gives one chunk per read.
+    struct Chunks<'a>(Vec<&'a [u8]>);
+
+    impl Read for Chunks<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let Some(chunk) = self.0.first_mut() else {
+                return Ok(0);
+            };
+            let n = chunk.len().min(out.len());
+            out[..n].copy_from_slice(&chunk[..n]);
+            *chunk = &chunk[n..];
+            if chunk.is_empty() {
+                self.0.remove(0);
+            }
+            Ok(n)
         }
-        splitter.finish(&mut block);
-        block
-            .lines
-            .iter()
-            .map(|l| {
-                (
-                    String::from_utf8_lossy(block.text(l)).into_owned(),
-                    l.clone(),
-                )
-            })
-            .collect()
+    }
+
+    /// The lines found in `chunks`, read one per read; the same whether or not a new block
+    /// starts after every read.
+    fn split(chunks: &[&[u8]], max: usize) -> Vec<(String, Line)> {
+        let mut results = Vec::new();
+        for new_blocks in [false, true] {
+            let mut finder = LineFinder::new(max);
+            let mut reader = Chunks(chunks.to_vec());
+            let mut block = Block::default();
+            let mut found = Vec::new();
+            let mut take = |block: &Block| {
+                found.extend(block.lines.iter().map(|l| {
+                    (
+                        String::from_utf8_lossy(block.text(l)).into_owned(),
+                        l.clone(),
+                    )
+                }))
+            };
+            while finder.read(&mut reader, &mut block).unwrap() > 0 {
+                if new_blocks {
+                    let mut next = Block::default();
+                    finder.carry_over(&mut block, &mut next);
+                    take(&std::mem::replace(&mut block, next));
+                }
+            }
+            finder.finish(&mut block);
+            take(&block);
+            results.push(found);
+        }
+        let (whole, in_blocks) = (&results[0], &results[1]);
+        assert_eq!(whole.len(), in_blocks.len());
+        for (a, b) in whole.iter().zip(in_blocks) {
+            assert_eq!((&a.0, a.1.number, a.1.byte, a.1.len), (&b.0, b.1.number, b.1.byte, b.1.len));
+            assert_eq!(a.1.oversize, b.1.oversize);
+        }
+        results.swap_remove(0)
     }
 
     #[test]
@@ -593,6 +627,42 @@ mod tests {
         }
         let got = split(&[b"0123456789x\r\n"], 10);
         assert!(got[0].1.oversize);
+    }
+
+    #[test]
+    fn long_lines_span_reads_and_blocks() {
+        let long = vec![b'x'; 700_000];
+        let text = [&b"{}\n"[..], &long, b"\n", &long, b"\r\n{}"].concat();
+        let chunks: Vec<&[u8]> = text.chunks(50_000).collect();
+        let got = split(&chunks, 700_000);
+        let shape: Vec<(usize, u64, bool)> = got
+            .iter()
+            .map(|(t, l)| (t.len(), l.len, l.oversize))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                (2, 2, false),
+                (700_000, 700_000, false),
+                (700_000, 700_000, false),
+                (2, 2, false)
+            ]
+        );
+        let got = split(&chunks, 600_000);
+        let shape: Vec<(usize, u64, bool)> = got
+            .iter()
+            .map(|(t, l)| (t.len(), l.len, l.oversize))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                (2, 2, false),
+                (OVERSIZE_PREFIX, 700_000, true),
+                (OVERSIZE_PREFIX, 700_001, true),
+                (2, 2, false)
+            ]
+        );
+        assert_eq!((got[3].1.number, got[3].1.byte), (4, 1_400_006));
     }
 
     #[test]

@@ -12,6 +12,8 @@ use crate::error::{IoContext, Result};
 
 /// Size of the buffers inputs are read in.
 const CHUNK: usize = 256 * 1024;
+/// Reads at least this large skip [`PeekReader`]'s buffer when it is empty.
+const DIRECT_READ: usize = 16 * 1024;
 
 /// A compression codec recognised on input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +111,10 @@ impl<R: Read> PeekReader<R> {
 
 impl<R: Read> Read for PeekReader<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        // A large read with nothing buffered goes straight to the source: one copy, not two.
+        if self.pos == self.end && out.len() >= DIRECT_READ {
+            return self.inner.read(out);
+        }
         let available = self.fill_buf()?;
         let n = available.len().min(out.len());
         out[..n].copy_from_slice(&available[..n]);
