@@ -269,8 +269,8 @@ fn read_blocks(
                     break;
                 }
                 Ok(n) => {
-                    let ready = !block.lines.is_empty()
-                        && (block.filled >= BLOCK_BYTES || n < SHORT_READ);
+                    let ready =
+                        !block.lines.is_empty() && (block.filled >= BLOCK_BYTES || n < SHORT_READ);
                     if ready {
                         let mut next = fresh();
                         lines.carry_over(&mut block, &mut next);
@@ -586,7 +586,10 @@ mod tests {
         let (whole, in_blocks) = (&results[0], &results[1]);
         assert_eq!(whole.len(), in_blocks.len());
         for (a, b) in whole.iter().zip(in_blocks) {
-            assert_eq!((&a.0, a.1.number, a.1.byte, a.1.len), (&b.0, b.1.number, b.1.byte, b.1.len));
+            assert_eq!(
+                (&a.0, a.1.number, a.1.byte, a.1.len),
+                (&b.0, b.1.number, b.1.byte, b.1.len)
+            );
             assert_eq!(a.1.oversize, b.1.oversize);
         }
         results.swap_remove(0)

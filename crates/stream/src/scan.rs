@@ -228,10 +228,15 @@ pub fn lookup<'a>(text: &'a [u8], fields: &[FieldSpan], path: &[Box<[u8]>]) -> F
 /// True when the JSON string `raw` (quotes included) spells `name`.
 pub fn key_is(raw: &[u8], name: &[u8]) -> bool {
     let inner = &raw[1..raw.len() - 1];
-    if !inner.contains(&b'\\') {
-        return inner == name;
+    // An escape always takes more bytes than what it stands for: a key with one is longer
+    // than its text.
+    match inner.len().cmp(&name.len()) {
+        std::cmp::Ordering::Less => false,
+        std::cmp::Ordering::Equal => inner == name && !inner.contains(&b'\\'),
+        std::cmp::Ordering::Greater => {
+            inner.contains(&b'\\') && unescape(raw).is_some_and(|s| s.as_bytes() == name)
+        }
     }
-    unescape(raw).is_some_and(|s| s.as_bytes() == name)
 }
 
 /// Decodes the valid JSON string `raw` (quotes included).
@@ -485,6 +490,18 @@ mod tests {
 
     fn path(p: &str) -> Vec<Box<[u8]>> {
         p.split('.').map(|s| s.as_bytes().into()).collect()
+    }
+
+    #[test]
+    fn keys_match_their_decoded_text() {
+        assert!(key_is(br#""dep_delay""#, b"dep_delay"));
+        assert!(!key_is(br#""dep""#, b"dep_delay"));
+        assert!(!key_is(br#""dep_delay""#, b"dep"));
+        assert!(key_is(br#""a\"b""#, b"a\"b"));
+        assert!(key_is(br#""\u0041\ud83d\ude00""#, "A\u{1f600}".as_bytes()));
+        // The same bytes, but the key's backslash is an escape.
+        assert!(!key_is(br#""a\nb""#, br"a\nb"));
+        assert!(key_is(br#""a\\b""#, br"a\b"));
     }
 
     #[test]

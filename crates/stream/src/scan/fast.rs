@@ -24,6 +24,8 @@ struct Classes {
     control: u64,
     /// bytes from 0x80 on
     high: u64,
+    /// `0` to `9`
+    digit: u64,
 }
 
 /// Classifies a block's bytes with SSE2, which every x86_64 processor has.
@@ -35,6 +37,7 @@ fn classify(block: &[u8; BLOCK]) -> Classes {
     let (space, tab, lf, cr) = (splat(b' '), splat(b'\t'), splat(b'\n'), splat(b'\r'));
     // `{` and `[` differ only in bit 5, as do `}` and `]`.
     let (bit5, open, close, below_space) = (splat(0x20), splat(b'{'), splat(b'}'), splat(0x1f));
+    let (zero, nine) = (splat(b'0'), splat(9));
     let mut classes = Classes::default();
     for (i, chunk) in block.chunks_exact(16).enumerate() {
         let v = load_unaligned_m128i(chunk.try_into().expect("16 bytes"));
@@ -53,6 +56,9 @@ fn classify(block: &[u8; BLOCK]) -> Classes {
         ));
         classes.control |= bits(eq(max_u8_m128i(v, below_space), below_space));
         classes.high |= bits(v);
+        // Digits are the bytes that end up at most 9 (unsigned) once `0` is taken away.
+        let from_zero = sub_i8_m128i(v, zero);
+        classes.digit |= bits(eq(max_u8_m128i(from_zero, nine), nine));
     }
     classes
 }
@@ -107,6 +113,9 @@ struct Tokens<'a> {
     escape_carry: bool,
     /// 1 when the previous block ended inside a number or literal.
     scalar_carry: u64,
+    /// The current block's bytes of numbers and literals, and its digits.
+    scalar: u64,
+    digit: u64,
     /// Bytes from 0x80 on, seen so far.
     high: u64,
     /// Something the fast path leaves to the scanner (a control character in a string, a
@@ -124,6 +133,8 @@ impl<'a> Tokens<'a> {
             in_string: 0,
             escape_carry: false,
             scalar_carry: 0,
+            scalar: 0,
+            digit: 0,
             high: 0,
             unsure: false,
         }
@@ -192,9 +203,32 @@ impl<'a> Tokens<'a> {
         let scalar = outside & !(c.operator | c.whitespace | quotes);
         let scalar_starts = scalar & !((scalar << 1) | self.scalar_carry);
         self.scalar_carry = scalar >> 63;
+        self.scalar = scalar;
+        self.digit = c.digit;
         self.pending = (c.operator & outside) | (quotes & strings) | scalar_starts;
         self.base = base;
         true
+    }
+}
+
+impl Tokens<'_> {
+    /// Whether the number or literal at `at` (a token of the current block), which starts
+    /// with `first`, is an integer that ends in this block: `-` or no sign, then `0` or
+    /// digits that do not start with `0`. False leaves it to [`scalar_is_valid`].
+    #[inline(always)]
+    fn is_integer(&self, at: usize, first: u8) -> bool {
+        let bit = at - self.base;
+        // Its bytes run up to the next whitespace, structural byte or quote.
+        let len = (!(self.scalar >> bit)).trailing_zeros() as usize;
+        if bit + len >= BLOCK {
+            return false;
+        }
+        let sign = usize::from(first == b'-');
+        let digits = len - sign;
+        let all = (1u64 << digits) - 1;
+        digits > 0
+            && (self.digit >> (bit + sign)) & all == all
+            && (digits == 1 || self.text[at + sign] != b'0')
     }
 }
 
@@ -286,6 +320,7 @@ fn value(t: &mut Tokens, at: usize, first: u8, depth: usize) -> Option<()> {
         b'"' => Some(()),
         b'{' => object(t, depth + 1, None),
         b'[' => array(t, depth + 1),
+        _ if t.is_integer(at, first) => Some(()),
         _ => scalar_is_valid(t.text, at),
     }
 }
@@ -403,6 +438,28 @@ mod tests {
     }
 
     #[test]
+    fn integers_are_checked_from_the_block_masks() {
+        let verdicts = |text: &[u8]| {
+            let mut tokens = Tokens::new(text);
+            let mut verdicts = Vec::new();
+            while let Some((at, byte)) = tokens.next() {
+                if !b"{}[]:,\"".contains(&byte) {
+                    verdicts.push(tokens.is_integer(at, byte));
+                }
+            }
+            verdicts
+        };
+        let text = br#"{"a":0,"b":-12,"c":012,"d":-,"e":1.5,"f":true,"g":-0,"h":9}"#;
+        assert_eq!(
+            verdicts(text),
+            [true, true, false, false, false, false, true, true]
+        );
+        // One that may go on in the next block is left to the scanner.
+        let straddling = format!("{{\"a\":{}12345}}", " ".repeat(57));
+        assert_eq!(verdicts(straddling.as_bytes()), [false]);
+    }
+
+    #[test]
     fn integers_end_where_their_digits_do() {
         let end = |text: &str| integer_end(text.as_bytes(), 0);
         assert_eq!(end("12345,\"x\":1}"), Some(5));
@@ -486,6 +543,17 @@ mod tests {
                 r#""k":"\\\""#,
                 r#""k":12 34"#,
                 r#""k":"a"  ,  "b":{"c":"}"}"#,
+                r#""k":[0,-0,7,-7,10,-10,1234567890123456789012,-1]"#,
+                r#""k":[01]"#,
+                r#""k":-01"#,
+                r#""k":-"#,
+                r#""k":[-,1]"#,
+                r#""k":--1"#,
+                r#""k":1-"#,
+                r#""k":12a"#,
+                r#""k":2."#,
+                r#""k":00"#,
+                r#""k":9"x""#,
             ] {
                 agrees(&format!("{{{spaces}{body}}}"));
                 agrees(&format!("{spaces}{{{body}{spaces}}}{spaces}"));
