@@ -9,8 +9,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::ops::Range;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{channel, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
@@ -74,6 +73,15 @@ impl Block {
         self.filled = 0;
         self.lines.clear();
     }
+
+    /// Starts the empty block with the beginning of a line that an earlier block held.
+    fn start_with(&mut self, carried: &[u8]) {
+        if self.data.len() < carried.len() {
+            self.data.resize(carried.len(), 0);
+        }
+        self.data[..carried.len()].copy_from_slice(carried);
+        self.filled = carried.len();
+    }
 }
 
 /// The reason to give for an oversize line.
@@ -124,15 +132,15 @@ impl Options {
     }
 }
 
-type Job = (u64, Result<Block>);
-
 /// Runs `work` (one instance per worker thread, made by `make_worker` on that thread) over every
 /// block of the inputs and hands each block with its output to `sink`, in input order.
 ///
+/// Each worker reads its own block (taking turns, so blocks are numbered in input order) and
+/// then works on it while the others read: the bytes are still in its core's cache.
 /// `work` fills an output that it is handed: outputs go back to the workers once the sink is
 /// done with them, so their buffers are reused rather than allocated (and page-faulted) anew.
 /// Threads are detached: when `sink` says [`Flow::Stop`] or fails, this returns at once even if
-/// the reader is still waiting on a pipe.
+/// a worker is still waiting on a pipe.
 pub fn process<O, W, M>(
     options: &Options,
     make_worker: M,
@@ -143,21 +151,16 @@ where
     W: FnMut(&Block, &mut O),
     M: Fn() -> W + Send + Sync + 'static,
 {
-    let (jobs_in, jobs) = sync_channel::<Job>(options.workers * 2);
+    let inputs = Arc::new(Mutex::new(Inputs::new(options)));
     let (recycle, spare) = channel::<Block>();
-    let reader_options = options.clone();
-    // How many blocks the reader sent, so a block that never comes back is noticed.
-    let sent = Arc::new(AtomicU64::new(0));
-    let reader_sent = Arc::clone(&sent);
-    thread::spawn(move || read_blocks(&reader_options, &jobs_in, &spare, &reader_sent));
-
-    let jobs = Arc::new(Mutex::new(jobs));
+    let spare = Arc::new(Mutex::new(spare));
     let (outputs_back, spare_outputs) = channel::<O>();
     let spare_outputs = Arc::new(Mutex::new(spare_outputs));
     let make_worker = Arc::new(make_worker);
     let (results_in, results) = sync_channel::<(u64, Result<(Block, O)>)>(options.workers * 2);
     for _ in 0..options.workers.max(1) {
-        let jobs = Arc::clone(&jobs);
+        let inputs = Arc::clone(&inputs);
+        let spare = Arc::clone(&spare);
         let spare_outputs = Arc::clone(&spare_outputs);
         let make_worker = Arc::clone(&make_worker);
         let results_in = results_in.clone();
@@ -165,8 +168,13 @@ where
             // A panic must not lose a block silently: it becomes this block's error.
             let mut work = panic::catch_unwind(AssertUnwindSafe(|| make_worker())).ok();
             loop {
-                let job = jobs.lock().map(|j| j.recv());
-                let Ok(Ok((seq, block))) = job else { return };
+                let block = spare
+                    .lock()
+                    .ok()
+                    .and_then(|s| s.try_recv().ok())
+                    .unwrap_or_default();
+                let next = inputs.lock().ok().and_then(|mut i| i.next_block(block));
+                let Some((seq, block)) = next else { return };
                 let result = block.and_then(|block| {
                     let mut out = spare_outputs
                         .lock()
@@ -204,7 +212,9 @@ where
             }
         }
     }
-    if pending.is_empty() && sent.load(Ordering::SeqCst) == next {
+    // A block handed out that never came back means a worker died.
+    let handed_out = inputs.lock().map_or(u64::MAX, |i| i.seq);
+    if pending.is_empty() && handed_out == next {
         Ok(())
     } else {
         Err(worker_failed())
@@ -215,83 +225,128 @@ fn worker_failed() -> Error {
     Error::Other("internal error: a worker thread failed (this is a bug; please report it)".into())
 }
 
-/// The reader thread: reads every input into blocks and sends them, numbered.
-fn read_blocks(
-    options: &Options,
-    jobs: &SyncSender<Job>,
-    spare: &Receiver<Block>,
-    sent_count: &AtomicU64,
-) {
-    let total = options
-        .inputs
-        .iter()
-        .map(|name| {
-            if input::is_stdin(name) {
-                None
-            } else {
-                std::fs::metadata(name).ok().map(|m| m.len())
-            }
-        })
-        .sum::<Option<u64>>();
-    let bar = bytes_bar(options.quiet, total);
-    let mut seq = 0u64;
-    let mut send = |block: Result<Block>| {
-        let sent = jobs.send((seq, block)).is_ok();
-        seq += 1;
-        sent_count.store(seq, Ordering::SeqCst);
-        sent
-    };
-    for name in &options.inputs {
-        let source: Arc<str> = Arc::from(name.as_str());
-        let fresh = || {
-            let mut block = spare.try_recv().unwrap_or_default();
-            block.clear();
-            block.source = Arc::clone(&source);
-            block
-        };
-        let opened = input::open(name, bar.as_ref());
-        let mut reader = match opened {
-            Ok(input) => input.reader,
-            Err(e) => {
-                send(Err(e));
-                return;
-            }
-        };
-        let mut lines = LineFinder::new(options.max_record);
-        let mut block = fresh();
-        loop {
-            match lines.read(&mut reader, &mut block) {
-                Ok(0) => {
-                    lines.finish(&mut block);
-                    if !block.lines.is_empty() && !send(Ok(block)) {
-                        return;
-                    }
-                    break;
+/// The inputs, read a block at a time by whichever worker is free.
+struct Inputs {
+    /// Inputs not yet opened, in order.
+    names: std::collections::VecDeque<String>,
+    max_record: usize,
+    bar: Option<indicatif::ProgressBar>,
+    /// The input being read, its name, and its lines.
+    reader: Option<Box<dyn input::PeekRead>>,
+    source: Arc<str>,
+    lines: LineFinder,
+    /// The start of a line that the next block continues.
+    carried: Vec<u8>,
+    /// An error to report after the block read before it.
+    error: Option<Error>,
+    /// Nothing more is to be read (the end, or an error).
+    done: bool,
+    /// Blocks handed out so far: the next block's number.
+    seq: u64,
+}
+
+impl Inputs {
+    fn new(options: &Options) -> Self {
+        let total = options
+            .inputs
+            .iter()
+            .map(|name| {
+                if input::is_stdin(name) {
+                    None
+                } else {
+                    std::fs::metadata(name).ok().map(|m| m.len())
                 }
-                Ok(n) => {
-                    let ready =
-                        !block.lines.is_empty() && (block.filled >= BLOCK_BYTES || n < SHORT_READ);
-                    if ready {
-                        let mut next = fresh();
-                        lines.carry_over(&mut block, &mut next);
-                        if !send(Ok(std::mem::replace(&mut block, next))) {
-                            return;
+            })
+            .sum::<Option<u64>>();
+        Inputs {
+            names: options.inputs.iter().cloned().collect(),
+            max_record: options.max_record,
+            bar: bytes_bar(options.quiet, total),
+            reader: None,
+            source: Arc::from(""),
+            lines: LineFinder::new(options.max_record),
+            carried: Vec::new(),
+            error: None,
+            done: false,
+            seq: 0,
+        }
+    }
+
+    /// Reads the next block into `block`, numbered; `None` when all is read.
+    fn next_block(&mut self, mut block: Block) -> Option<(u64, Result<Block>)> {
+        let result = self.read_block(&mut block)?.map(|()| block);
+        let seq = self.seq;
+        self.seq += 1;
+        Some((seq, result))
+    }
+
+    fn read_block(&mut self, block: &mut Block) -> Option<Result<()>> {
+        if let Some(e) = self.error.take() {
+            return Some(Err(e));
+        }
+        loop {
+            if self.done {
+                return None;
+            }
+            let reader = match &mut self.reader {
+                Some(reader) => reader,
+                None => {
+                    let Some(name) = self.names.pop_front() else {
+                        self.done = true;
+                        if let Some(bar) = &self.bar {
+                            bar.finish_and_clear();
+                        }
+                        return None;
+                    };
+                    match input::open(&name, self.bar.as_ref()) {
+                        Ok(input) => {
+                            self.source = Arc::from(name.as_str());
+                            self.lines = LineFinder::new(self.max_record);
+                            self.carried.clear();
+                            self.reader.insert(input.reader)
+                        }
+                        Err(e) => {
+                            self.done = true;
+                            return Some(Err(e));
                         }
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    if !block.lines.is_empty() && !send(Ok(block)) {
-                        return;
+            };
+            block.clear();
+            block.source = Arc::clone(&self.source);
+            block.start_with(&self.carried);
+            loop {
+                match self.lines.read(reader, block) {
+                    Ok(0) => {
+                        self.lines.finish(block);
+                        self.reader = None;
+                        if block.lines.is_empty() {
+                            break;
+                        }
+                        return Some(Ok(()));
                     }
-                    send(Err(Error::io(format!("cannot read {name}"), e)));
-                    return;
+                    Ok(n) => {
+                        let ready = !block.lines.is_empty()
+                            && (block.filled >= BLOCK_BYTES || n < SHORT_READ);
+                        if ready {
+                            self.lines.carry_out(block, &mut self.carried);
+                            return Some(Ok(()));
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        self.done = true;
+                        let name = &self.source;
+                        let e = Error::io(format!("cannot read {name}"), e);
+                        if block.lines.is_empty() {
+                            return Some(Err(e));
+                        }
+                        self.error = Some(e);
+                        return Some(Ok(()));
+                    }
                 }
             }
         }
-    }
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
     }
 }
 
@@ -383,15 +438,10 @@ impl LineFinder {
         });
     }
 
-    /// Moves the line not yet ended from the end of `full` to the start of `next`.
-    fn carry_over(&mut self, full: &mut Block, next: &mut Block) {
-        let tail = self.start..full.filled;
-        let len = tail.len();
-        if next.data.len() < len {
-            next.data.resize(len, 0);
-        }
-        next.data[..len].copy_from_slice(&full.data[tail]);
-        next.filled = len;
+    /// Moves the line not yet ended from the end of `full` to `carried`.
+    fn carry_out(&mut self, full: &mut Block, carried: &mut Vec<u8>) {
+        carried.clear();
+        carried.extend_from_slice(&full.data[self.start..full.filled]);
         full.filled = self.start;
         self.start = 0;
     }
@@ -574,9 +624,11 @@ mod tests {
             };
             while finder.read(&mut reader, &mut block).unwrap() > 0 {
                 if new_blocks {
-                    let mut next = Block::default();
-                    finder.carry_over(&mut block, &mut next);
-                    take(&std::mem::replace(&mut block, next));
+                    let mut carried = Vec::new();
+                    finder.carry_out(&mut block, &mut carried);
+                    take(&block);
+                    block.clear();
+                    block.start_with(&carried);
                 }
             }
             finder.finish(&mut block);
