@@ -315,6 +315,7 @@ fn array(t: &mut Tokens, depth: usize) -> Option<()> {
 }
 
 /// The value whose first token, `first` at `at`, was taken.
+#[inline(always)]
 fn value(t: &mut Tokens, at: usize, first: u8, depth: usize) -> Option<()> {
     match first {
         b'"' => Some(()),
