@@ -1,9 +1,9 @@
 //! Processing NDJSON in blocks of lines on several threads, with results kept in input order.
 //!
-//! A reader thread splits the inputs into blocks of whole lines; worker threads turn each block
-//! into an output; the calling thread receives the outputs in input order. Blocks are sent as
-//! soon as the input pauses, so a record from an endless pipe (`consume --follow`) is processed
-//! when it arrives, not when a block fills up.
+//! Worker threads take turns reading the inputs into blocks of whole lines and turn each block
+//! into an output; the calling thread receives the outputs in input order. A block ends as soon
+//! as the input pauses, so a record from an endless pipe (`consume --follow`) is processed when
+//! it arrives, not when a block fills up.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read};
@@ -689,35 +689,30 @@ mod tests {
         let long = vec![b'x'; 700_000];
         let text = [&b"{}\n"[..], &long, b"\n", &long, b"\r\n{}"].concat();
         let chunks: Vec<&[u8]> = text.chunks(50_000).collect();
-        let got = split(&chunks, 700_000);
-        let shape: Vec<(usize, u64, bool)> = got
-            .iter()
-            .map(|(t, l)| (t.len(), l.len, l.oversize))
-            .collect();
+        let shape = |max| -> Vec<(usize, u64, bool, u64, u64)> {
+            split(&chunks, max)
+                .iter()
+                .map(|(t, l)| (t.len(), l.len, l.oversize, l.number, l.byte))
+                .collect()
+        };
         assert_eq!(
-            shape,
+            shape(700_000),
             [
-                (2, 2, false),
-                (700_000, 700_000, false),
-                (700_000, 700_000, false),
-                (2, 2, false)
+                (2, 2, false, 1, 0),
+                (700_000, 700_000, false, 2, 3),
+                (700_000, 700_000, false, 3, 700_004),
+                (2, 2, false, 4, 1_400_006)
             ]
         );
-        let got = split(&chunks, 600_000);
-        let shape: Vec<(usize, u64, bool)> = got
-            .iter()
-            .map(|(t, l)| (t.len(), l.len, l.oversize))
-            .collect();
         assert_eq!(
-            shape,
+            shape(600_000),
             [
-                (2, 2, false),
-                (OVERSIZE_PREFIX, 700_000, true),
-                (OVERSIZE_PREFIX, 700_001, true),
-                (2, 2, false)
+                (2, 2, false, 1, 0),
+                (OVERSIZE_PREFIX, 700_000, true, 2, 3),
+                (OVERSIZE_PREFIX, 700_001, true, 3, 700_004),
+                (2, 2, false, 4, 1_400_006)
             ]
         );
-        assert_eq!((got[3].1.number, got[3].1.byte), (4, 1_400_006));
     }
 
     #[test]
