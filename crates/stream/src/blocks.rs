@@ -19,7 +19,7 @@ use crate::json::is_blank;
 use crate::lines::OVERSIZE_PREFIX;
 use crate::progress::bytes_bar;
 
-/// A block is sent once it holds this many bytes...
+/// A block is handed on once it holds this many bytes...
 const BLOCK_BYTES: usize = 512 * 1024;
 /// ...or as soon as a read returns less than this (the input has nothing more ready).
 const SHORT_READ: usize = 32 * 1024;
@@ -33,6 +33,7 @@ pub struct Block {
     pub source: Arc<str>,
     /// The bytes read; past `filled` it keeps old bytes, so a reused buffer is not zeroed again.
     data: Vec<u8>,
+    /// How many bytes of `data` were read.
     filled: usize,
     /// The non-blank lines.
     pub lines: Vec<Line>,
@@ -41,7 +42,7 @@ pub struct Block {
 /// Where one line is, in its block and in its input.
 #[derive(Debug, Clone)]
 pub struct Line {
-    /// The line's bytes in [`Block::data`] (only its beginning when `oversize`).
+    /// The line's bytes in its block (see [`Block::text`]; only its beginning when `oversize`).
     pub range: Range<usize>,
     /// 1-based line number.
     pub number: u64,
@@ -97,7 +98,7 @@ pub fn oversize_reason(line: &Line) -> String {
 pub enum Flow {
     /// Keep reading.
     Continue,
-    /// Stop now (a limit was reached); remaining input is not read.
+    /// Stop now (a limit was reached); the rest of the input is not processed.
     Stop,
 }
 
@@ -350,8 +351,8 @@ impl Inputs {
     }
 }
 
-/// Reads an input straight into blocks and finds its lines where they lie, so no line is
-/// copied; keeps a line that spans reads and cuts oversize ones down to a prefix.
+/// Reads an input straight into blocks and finds its lines where they lie, so a line is copied
+/// only when it continues in the next block; cuts oversize lines down to a prefix.
 struct LineFinder {
     max: usize,
     /// Lines seen so far.
@@ -377,6 +378,12 @@ impl LineFinder {
 
     /// Reads once into `block` and adds the lines that ended; the bytes read (0 at the end).
     fn read(&mut self, reader: &mut impl Read, block: &mut Block) -> io::Result<usize> {
+        if block.lines.is_empty() && self.start > 0 {
+            // Only blank lines so far: drop them rather than let the block grow.
+            block.data.copy_within(self.start..block.filled, 0);
+            block.filled -= self.start;
+            self.start = 0;
+        }
         let want = BLOCK_BYTES.max(block.filled + MIN_READ);
         if block.data.len() < want {
             block.data.resize(want, 0);
@@ -390,7 +397,7 @@ impl LineFinder {
         }
         // Room for a line at the limit plus its `\r`; beyond that only a prefix is kept.
         let kept = block.filled - self.start;
-        if kept as u64 + self.dropped > self.max as u64 + 1 {
+        if kept as u64 + self.dropped > self.max.saturating_add(1) as u64 {
             let prefix = OVERSIZE_PREFIX.min(self.max);
             if kept > prefix {
                 self.dropped += (kept - prefix) as u64;
@@ -418,7 +425,7 @@ impl LineFinder {
         self.dropped = 0;
         let mut text_end = end;
         // The kept bytes are the whole line unless it is longer than the limit plus a `\r`.
-        let whole = len <= self.max as u64 + 1;
+        let whole = len <= self.max.saturating_add(1) as u64;
         if whole && end > start && block.data[end - 1] == b'\r' {
             text_end -= 1;
             len -= 1;
@@ -713,6 +720,60 @@ mod tests {
                 (2, 2, false, 4, 1_400_006)
             ]
         );
+    }
+
+    #[test]
+    fn a_run_of_blank_lines_does_not_grow_the_block() {
+        let text = [vec![b'\n'; 3_000_000], b" \r\n{}\n".to_vec()].concat();
+        let mut finder = LineFinder::new(1 << 20);
+        let mut reader = &text[..];
+        let mut block = Block::default();
+        while finder.read(&mut reader, &mut block).unwrap() > 0 {}
+        finder.finish(&mut block);
+        let line = &block.lines[..];
+        assert_eq!(line.len(), 1);
+        assert_eq!((line[0].number, line[0].byte), (3_000_002, 3_000_003));
+        assert_eq!(block.text(&line[0]), b"{}");
+        assert!(
+            block.data.len() <= BLOCK_BYTES + MIN_READ,
+            "{}",
+            block.data.len()
+        );
+    }
+
+    #[test]
+    fn inputs_follow_one_another_and_a_missing_one_fails_after_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.ndjson");
+        let b = dir.path().join("b.ndjson");
+        std::fs::write(&a, "{\"a\":1}\n{\"a\":2}").unwrap();
+        std::fs::write(&b, "\n{\"b\":1}\n").unwrap();
+        let names: Vec<String> = [&a, &b, &dir.path().join("missing")]
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let mut seen = Vec::new();
+        let result = process(
+            &Options::new(&names, 1 << 20, true),
+            || {
+                |block: &Block, lines: &mut Vec<(String, u64)>| {
+                    lines.clear();
+                    lines.extend(block.lines.iter().map(|l| {
+                        (
+                            String::from_utf8_lossy(block.text(l)).into_owned(),
+                            l.number,
+                        )
+                    }));
+                }
+            },
+            |_, lines| {
+                seen.extend_from_slice(lines);
+                Ok(Flow::Continue)
+            },
+        );
+        let seen: Vec<(&str, u64)> = seen.iter().map(|(t, n)| (t.as_str(), *n)).collect();
+        assert_eq!(seen, [("{\"a\":1}", 1), ("{\"a\":2}", 2), ("{\"b\":1}", 2)]);
+        assert!(result.unwrap_err().to_string().contains("missing"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::io::{self, BufRead, Read};
 use std::path::Path;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
 use std::thread;
 
 use indicatif::ProgressBar;
@@ -27,18 +27,27 @@ pub enum Compression {
     Zstd,
 }
 
+/// The bytes that start a compressed stream, and its codec.
+const MAGIC: [(&[u8], Compression); 3] = [
+    (&[0x1f, 0x8b], Compression::Gzip),
+    (&[0x28, 0xb5, 0x2f, 0xfd], Compression::Zstd),
+    (b"\xff\x06\x00\x00sNaPpY", Compression::Snappy),
+];
+
 impl Compression {
     /// Recognises a codec by its magic bytes.
     pub fn sniff(head: &[u8]) -> Compression {
-        if head.starts_with(&[0x1f, 0x8b]) {
-            Compression::Gzip
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Compression::Zstd
-        } else if head.starts_with(b"\xff\x06\x00\x00sNaPpY") {
-            Compression::Snappy
-        } else {
-            Compression::None
-        }
+        MAGIC
+            .iter()
+            .find(|(magic, _)| head.starts_with(magic))
+            .map_or(Compression::None, |&(_, codec)| codec)
+    }
+
+    /// Whether more bytes could still make `head` a codec's magic bytes.
+    fn could_become_magic(head: &[u8]) -> bool {
+        MAGIC
+            .iter()
+            .any(|(magic, _)| head.len() < magic.len() && magic.starts_with(head))
     }
 
     /// Recognises a codec by a file name's extension.
@@ -150,6 +159,8 @@ pub struct ReadAhead {
     current: Vec<u8>,
     pos: usize,
     done: bool,
+    /// A read error to report once the bytes read before it are taken.
+    error: Option<io::Error>,
 }
 
 impl ReadAhead {
@@ -197,36 +208,78 @@ impl ReadAhead {
             current: Vec::new(),
             pos: 0,
             done: false,
+            error: None,
+        }
+    }
+
+    /// Makes the next chunk current, waiting for it when `wait`, else only if it is already
+    /// here; false when there is none (yet, or at the end).
+    fn next_chunk(&mut self, wait: bool) -> io::Result<bool> {
+        let message = if wait {
+            self.chunks.recv().ok()
+        } else {
+            match self.chunks.try_recv() {
+                Ok(message) => Some(message),
+                Err(TryRecvError::Empty) => return Ok(false),
+                Err(TryRecvError::Disconnected) => None,
+            }
+        };
+        match message {
+            Some(Ok(chunk)) if !chunk.is_empty() => {
+                let old = std::mem::replace(&mut self.current, chunk);
+                let _ = self.recycle.try_send(old);
+                self.pos = 0;
+                Ok(true)
+            }
+            Some(Err(e)) => {
+                self.done = true;
+                Err(e)
+            }
+            _ => {
+                self.done = true;
+                Ok(false)
+            }
         }
     }
 }
 
 impl Read for ReadAhead {
+    /// Fills `out` from the chunks already decoded, so that the end of a chunk does not look
+    /// like a pause in the input; waits only when nothing is ready.
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let available = self.fill_buf()?;
-        let n = available.len().min(out.len());
-        out[..n].copy_from_slice(&available[..n]);
-        self.consume(n);
-        Ok(n)
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let mut n = 0;
+        loop {
+            let available = &self.current[self.pos..];
+            let take = available.len().min(out.len() - n);
+            out[n..n + take].copy_from_slice(&available[..take]);
+            self.pos += take;
+            n += take;
+            if n == out.len() || self.done {
+                return Ok(n);
+            }
+            match self.next_chunk(n == 0) {
+                Ok(true) => {}
+                Ok(false) => return Ok(n),
+                Err(e) if n == 0 => return Err(e),
+                Err(e) => {
+                    self.error = Some(e);
+                    return Ok(n);
+                }
+            }
+        }
     }
 }
 
 impl BufRead for ReadAhead {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
         while self.pos == self.current.len() && !self.done {
-            match self.chunks.recv() {
-                Ok(Ok(chunk)) if chunk.is_empty() => self.done = true,
-                Ok(Ok(chunk)) => {
-                    let old = std::mem::replace(&mut self.current, chunk);
-                    let _ = self.recycle.try_send(old);
-                    self.pos = 0;
-                }
-                Ok(Err(e)) => {
-                    self.done = true;
-                    return Err(e);
-                }
-                Err(_) => self.done = true,
-            }
+            self.next_chunk(true)?;
         }
         Ok(&self.current[self.pos..])
     }
@@ -285,7 +338,16 @@ pub fn open(name: &str, progress: Option<&ProgressBar>) -> Result<Input> {
 /// Wraps an already opened byte source the way [`open`] does.
 pub fn from_reader(name: &str, raw: Box<dyn Read + Send>, size: Option<u64>) -> Result<Input> {
     let mut raw = PeekReader::new(raw);
-    let head = raw.peek(16).context(|| format!("cannot read {name}"))?;
+    // Only as many bytes as it takes to tell: on a pipe, a short first record must not wait
+    // for the next one.
+    let mut want = 1;
+    let head = loop {
+        let head = raw.peek(want).context(|| format!("cannot read {name}"))?;
+        if head.len() < want || !Compression::could_become_magic(head) {
+            break head;
+        }
+        want = head.len() + 1;
+    };
     let mut compression = Compression::sniff(head);
     if compression == Compression::None && !head.is_empty() {
         // An extension that promises a codec the bytes do not show is a corrupt file: let the
@@ -339,6 +401,59 @@ mod tests {
         let input = from_reader("x.gz", Box::new(io::Cursor::new(data)), None).unwrap();
         assert_eq!(input.compression, Compression::Gzip);
         assert_eq!(read_all(input), b"a\nb\n");
+    }
+
+    /// Gives its chunks one per read; fails the test when read past the last.
+    struct Trickle(Vec<Vec<u8>>);
+
+    impl Read for Trickle {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            assert!(
+                !self.0.is_empty(),
+                "read again while the pipe has nothing more"
+            );
+            let chunk = self.0.remove(0);
+            out[..chunk.len()].copy_from_slice(&chunk);
+            Ok(chunk.len())
+        }
+    }
+
+    #[test]
+    fn a_short_first_record_on_a_pipe_is_not_held_back() {
+        let input = from_reader("-", Box::new(Trickle(vec![b"{}\n".to_vec()])), None).unwrap();
+        assert_eq!(input.compression, Compression::None);
+        // Magic bytes that arrive in pieces are still recognised.
+        let mut enc = snap::write::FrameEncoder::new(Vec::new());
+        enc.write_all(b"{}\n").unwrap();
+        let sz = enc.into_inner().unwrap();
+        let pieces = vec![
+            sz[..1].to_vec(),
+            sz[1..5].to_vec(),
+            sz[5..].to_vec(),
+            Vec::new(),
+        ];
+        let input = from_reader("-", Box::new(Trickle(pieces)), None).unwrap();
+        assert_eq!(input.compression, Compression::Snappy);
+        assert_eq!(read_all(input), b"{}\n");
+    }
+
+    #[test]
+    fn read_ahead_gives_the_bytes_before_an_error_and_then_the_error() {
+        struct Failing(bool);
+        impl Read for Failing {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                if std::mem::replace(&mut self.0, true) {
+                    return Err(io::Error::other("disk on fire"));
+                }
+                out[..3].copy_from_slice(b"abc");
+                Ok(3)
+            }
+        }
+        let mut reader = ReadAhead::spawn(Box::new(Failing(false)));
+        let mut bytes = Vec::new();
+        let error = reader.read_to_end(&mut bytes).unwrap_err();
+        assert_eq!(bytes, b"abc");
+        assert!(error.to_string().contains("on fire"));
     }
 
     #[test]
