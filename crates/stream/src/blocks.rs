@@ -33,7 +33,7 @@ pub struct Block {
     pub source: Arc<str>,
     /// The bytes read; past `filled` it keeps old bytes, so a reused buffer is not zeroed again.
     data: Vec<u8>,
-    /// How many bytes of `data` were read.
+    /// How many bytes of `data` are in use.
     filled: usize,
     /// The non-blank lines.
     pub lines: Vec<Line>,
@@ -352,7 +352,8 @@ impl Inputs {
 }
 
 /// Reads an input straight into blocks and finds its lines where they lie, so a line is copied
-/// only when it continues in the next block; cuts oversize lines down to a prefix.
+/// only when it continues in the next block (or follows only blank lines); cuts oversize lines
+/// down to a prefix.
 struct LineFinder {
     max: usize,
     /// Lines seen so far.

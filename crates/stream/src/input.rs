@@ -168,39 +168,39 @@ impl ReadAhead {
     pub fn spawn(mut inner: Box<dyn Read + Send>) -> ReadAhead {
         let (send, chunks) = sync_channel::<io::Result<Vec<u8>>>(4);
         let (recycle, spare) = sync_channel::<Vec<u8>>(6);
-        thread::spawn(move || loop {
-            let mut chunk = spare.try_recv().unwrap_or_default();
-            chunk.resize(CHUNK * 4, 0);
-            let mut filled = 0;
-            let result = loop {
-                match inner.read(&mut chunk[filled..]) {
-                    Ok(0) => break Ok(()),
-                    Ok(n) => {
-                        filled += n;
-                        if filled == chunk.len() {
+        thread::spawn(move || {
+            let mut at_end = false;
+            while !at_end {
+                let mut chunk = spare.try_recv().unwrap_or_default();
+                chunk.resize(CHUNK * 4, 0);
+                let mut filled = 0;
+                let result = loop {
+                    match inner.read(&mut chunk[filled..]) {
+                        Ok(0) => {
+                            at_end = true;
                             break Ok(());
                         }
+                        Ok(n) => {
+                            filled += n;
+                            if filled == chunk.len() {
+                                break Ok(());
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => break Err(e),
                     }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => break Err(e),
+                };
+                chunk.truncate(filled);
+                // What was read, then the error or (an empty chunk) the end.
+                if filled > 0 && send.send(Ok(chunk)).is_err() {
+                    return;
                 }
-            };
-            chunk.truncate(filled);
-            let finished = filled == 0 || result.is_err();
-            let message = match result {
-                Err(e) if filled == 0 => Err(e),
-                Err(e) => {
-                    // Deliver what was read, then the error.
-                    if send.send(Ok(chunk)).is_err() {
-                        return;
-                    }
-                    Err(e)
+                if let Err(e) = result {
+                    let _ = send.send(Err(e));
+                    return;
                 }
-                Ok(()) => Ok(chunk),
-            };
-            if send.send(message).is_err() || finished {
-                return;
             }
+            let _ = send.send(Ok(Vec::new()));
         });
         ReadAhead {
             chunks,
@@ -231,13 +231,19 @@ impl ReadAhead {
                 self.pos = 0;
                 Ok(true)
             }
+            Some(Ok(_)) => {
+                self.done = true;
+                Ok(false)
+            }
             Some(Err(e)) => {
                 self.done = true;
                 Err(e)
             }
-            _ => {
+            None => {
                 self.done = true;
-                Ok(false)
+                Err(io::Error::other(
+                    "the input's reader thread stopped before the end (this is a bug)",
+                ))
             }
         }
     }
@@ -382,6 +388,8 @@ pub fn from_reader(name: &str, raw: Box<dyn Read + Send>, size: Option<u64>) -> 
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
 
     fn read_all(input: Input) -> Vec<u8> {
         let mut out = Vec::new();
@@ -403,15 +411,23 @@ mod tests {
         assert_eq!(read_all(input), b"a\nb\n");
     }
 
-    /// Gives its chunks one per read; fails the test when read past the last.
-    struct Trickle(Vec<Vec<u8>>);
+    /// Gives its chunks one per read (an empty one is the end); notes a read past the last,
+    /// where a pipe with nothing more to give would keep the reader waiting.
+    struct Trickle(Vec<Vec<u8>>, Arc<AtomicBool>);
+
+    impl Trickle {
+        fn new(chunks: Vec<Vec<u8>>) -> (Box<Self>, Arc<AtomicBool>) {
+            let overread = Arc::new(AtomicBool::new(false));
+            (Box::new(Trickle(chunks, Arc::clone(&overread))), overread)
+        }
+    }
 
     impl Read for Trickle {
         fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-            assert!(
-                !self.0.is_empty(),
-                "read again while the pipe has nothing more"
-            );
+            if self.0.is_empty() {
+                self.1.store(true, Ordering::SeqCst);
+                return Ok(0);
+            }
             let chunk = self.0.remove(0);
             out[..chunk.len()].copy_from_slice(&chunk);
             Ok(chunk.len())
@@ -420,9 +436,11 @@ mod tests {
 
     #[test]
     fn a_short_first_record_on_a_pipe_is_not_held_back() {
-        let input = from_reader("-", Box::new(Trickle(vec![b"{}\n".to_vec()])), None).unwrap();
+        let (pipe, overread) = Trickle::new(vec![b"{}\n".to_vec()]);
+        let input = from_reader("-", pipe, None).unwrap();
         assert_eq!(input.compression, Compression::None);
-        // Magic bytes that arrive in pieces are still recognised.
+        assert!(!overread.load(Ordering::SeqCst));
+        // Magic bytes that arrive in pieces are still recognised, and the end is read once.
         let mut enc = snap::write::FrameEncoder::new(Vec::new());
         enc.write_all(b"{}\n").unwrap();
         let sz = enc.into_inner().unwrap();
@@ -432,28 +450,52 @@ mod tests {
             sz[5..].to_vec(),
             Vec::new(),
         ];
-        let input = from_reader("-", Box::new(Trickle(pieces)), None).unwrap();
+        let (pipe, overread) = Trickle::new(pieces);
+        let input = from_reader("-", pipe, None).unwrap();
         assert_eq!(input.compression, Compression::Snappy);
         assert_eq!(read_all(input), b"{}\n");
+        assert!(!overread.load(Ordering::SeqCst));
+    }
+
+    /// A read-ahead whose thread has already sent `messages` and stopped.
+    fn read_ahead_of(messages: Vec<io::Result<Vec<u8>>>) -> ReadAhead {
+        let (send, chunks) = sync_channel(messages.len());
+        for message in messages {
+            send.send(message).unwrap();
+        }
+        let (recycle, _) = sync_channel(1);
+        ReadAhead {
+            chunks,
+            recycle,
+            current: Vec::new(),
+            pos: 0,
+            done: false,
+            error: None,
+        }
     }
 
     #[test]
-    fn read_ahead_gives_the_bytes_before_an_error_and_then_the_error() {
-        struct Failing(bool);
-        impl Read for Failing {
-            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-                if std::mem::replace(&mut self.0, true) {
-                    return Err(io::Error::other("disk on fire"));
-                }
-                out[..3].copy_from_slice(b"abc");
-                Ok(3)
-            }
-        }
-        let mut reader = ReadAhead::spawn(Box::new(Failing(false)));
-        let mut bytes = Vec::new();
-        let error = reader.read_to_end(&mut bytes).unwrap_err();
-        assert_eq!(bytes, b"abc");
+    fn read_ahead_joins_ready_chunks_and_gives_an_error_after_the_bytes_before_it() {
+        let mut reader = read_ahead_of(vec![
+            Ok(b"ab".to_vec()),
+            Ok(b"c".to_vec()),
+            Err(io::Error::other("disk on fire")),
+        ]);
+        let mut out = [0; 16];
+        assert_eq!(reader.read(&mut out).unwrap(), 3);
+        assert_eq!(&out[..3], b"abc");
+        let error = reader.read(&mut out).unwrap_err();
         assert!(error.to_string().contains("on fire"));
+        assert_eq!(reader.read(&mut out).unwrap(), 0);
+        // A thread that stops without sending the end is an error, not the end.
+        let mut reader = read_ahead_of(vec![Ok(b"ab".to_vec())]);
+        let mut bytes = Vec::new();
+        assert!(reader.read_to_end(&mut bytes).is_err());
+        assert_eq!(bytes, b"ab");
+        let mut reader = read_ahead_of(vec![Ok(b"ab".to_vec()), Ok(Vec::new())]);
+        bytes.clear();
+        reader.read_to_end(&mut bytes).unwrap();
+        assert_eq!(bytes, b"ab");
     }
 
     #[test]

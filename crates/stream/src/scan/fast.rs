@@ -113,8 +113,9 @@ struct Tokens<'a> {
     escape_carry: bool,
     /// 1 when the previous block ended inside a number or literal.
     scalar_carry: u64,
-    /// The current block's bytes of numbers and literals, and its digits.
+    /// The current block's bytes of numbers and literals...
     scalar: u64,
+    /// ...and its digits.
     digit: u64,
     /// Bytes from 0x80 on, seen so far.
     high: u64,
@@ -213,7 +214,7 @@ impl<'a> Tokens<'a> {
 
 impl Tokens<'_> {
     /// Whether the number or literal at `at` (a token of the current block), which starts
-    /// with `first`, is an integer that ends in this block: `-` or no sign, then `0` or
+    /// with `first`, is an integer that ends before this block does: `-` or no sign, then `0` or
     /// digits that do not start with `0`. False leaves it to [`scalar_is_valid`].
     #[inline(always)]
     fn is_integer(&self, at: usize, first: u8) -> bool {
@@ -372,7 +373,8 @@ fn ends_value(text: &[u8], end: usize) -> bool {
 }
 
 /// The end of the integer at `at` (`-`, then `0` or digits not starting with `0`) when eight
-/// bytes from its first digit hold it; `None` when the full grammar must decide.
+/// bytes from its first digit hold it; `None` when the full grammar must decide. For integers
+/// that [`Tokens::is_integer`] cannot settle: those that reach the end of a block.
 fn integer_end(text: &[u8], at: usize) -> Option<usize> {
     let start = at + usize::from(text[at] == b'-');
     let word = u64::from_le_bytes(text.get(start..start + 8)?.try_into().ok()?);
