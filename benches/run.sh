@@ -87,7 +87,7 @@ port=${BENCH_KAFKA_PORT:-19092}
 tansu broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
     --storage-engine memory://tansu/ > "$work/tansu.log" 2>&1 &
 tansu_pid=$!
-trap 'kill $tansu_pid 2> /dev/null' EXIT
+trap 'kill $tansu_pid 2> /dev/null || true' EXIT
 sleep 1
 tansu topic create --broker "tcp://127.0.0.1:$port" --partitions 1 flights > /dev/null
 peer="python3 $root/benches/kafka_peer.py"
