@@ -202,6 +202,11 @@ impl ReadAhead {
             }
             let _ = send.send(Ok(Vec::new()));
         });
+        ReadAhead::receiving(chunks, recycle)
+    }
+
+    /// Reads the chunks a thread sends, handing used buffers back through `recycle`.
+    fn receiving(chunks: Receiver<io::Result<Vec<u8>>>, recycle: SyncSender<Vec<u8>>) -> ReadAhead {
         ReadAhead {
             chunks,
             recycle,
@@ -464,14 +469,7 @@ mod tests {
             send.send(message).unwrap();
         }
         let (recycle, _) = sync_channel(1);
-        ReadAhead {
-            chunks,
-            recycle,
-            current: Vec::new(),
-            pos: 0,
-            done: false,
-            error: None,
-        }
+        ReadAhead::receiving(chunks, recycle)
     }
 
     #[test]
