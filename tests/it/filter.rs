@@ -237,6 +237,55 @@ fn records_from_a_slow_pipe_pass_without_waiting_for_more() {
     assert!(child.wait().unwrap().success());
 }
 
+/// About 60 KiB of records: more than a short read, less than a pipe holds.
+fn burst() -> Vec<u8> {
+    (0..500)
+        .map(|i| format!("{{\"n\":{i},\"pad\":\"{}\"}}\n", "x".repeat(100)))
+        .collect::<String>()
+        .into_bytes()
+}
+
+#[test]
+fn a_burst_followed_by_silence_passes_without_waiting_for_more() {
+    let burst = burst();
+    for compressed in [false, true] {
+        let mut child = Command::new(FILTER)
+            .arg(".n >= 0")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let mut writer: Box<dyn Write> = if compressed {
+            Box::new(flate2::write::GzEncoder::new(
+                stdin,
+                flate2::Compression::fast(),
+            ))
+        } else {
+            Box::new(stdin)
+        };
+        // One write, flushed (a gzip sync flush), and then the input stays open and quiet.
+        writer.write_all(&burst).unwrap();
+        writer.flush().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (send, receive) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let got: Vec<String> = lines.by_ref().take(500).map(Result::unwrap).collect();
+            send.send(got).unwrap();
+        });
+        let got = receive
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("burst held back (compressed: {compressed})"));
+        assert_eq!(
+            got.join("\n") + "\n",
+            String::from_utf8(burst.clone()).unwrap()
+        );
+        drop(writer);
+        assert!(child.wait().unwrap().success());
+    }
+}
+
 #[test]
 fn limit_stops_both_outputs_at_the_same_record() {
     let dir = tmp();

@@ -231,6 +231,34 @@ fn until_end_follow_max_and_timestamps() {
     follower.wait().unwrap();
 }
 
+#[test]
+fn a_burst_is_written_while_the_input_stays_open() {
+    let dir = tmp();
+    let mut producer = Command::new(PRODUCE)
+        .args(["--log-dir", &s(dir.path()), "t", "--partitions", "1"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = producer.stdin.take().unwrap();
+    // About 60 KiB in one write: more than a short read, less than a pipe holds.
+    let burst = records(0..2500);
+    std::io::Write::write_all(&mut stdin, &burst).unwrap();
+    let start = Instant::now();
+    loop {
+        let out = consume(dir.path(), &["t", "--until-end"]);
+        if out.code == 0 && ids(&out) == (0..2500).collect::<Vec<_>>() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "records held back"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(stdin);
+    assert!(producer.wait().unwrap().success());
+}
+
 fn wait_with_timeout(mut child: std::process::Child, limit: Duration) -> Vec<u8> {
     let start = Instant::now();
     while child.try_wait().unwrap().is_none() {

@@ -159,6 +159,10 @@ pub fn run(args: Args) -> Result<()> {
         |block, prepared: &Prepared| {
             stats.records_in += block.lines.len() as u64;
             producer.add_block(block, prepared, &mut rejects)?;
+            // The input paused: write what is gathered rather than hold it for more.
+            if block.paused {
+                producer.flush_all()?;
+            }
             Ok(Flow::Continue)
         },
     );

@@ -37,6 +37,9 @@ pub struct Block {
     filled: usize,
     /// The non-blank lines.
     pub lines: Vec<Line>,
+    /// The input paused or ended after this block: nothing more was ready. Whoever gathers
+    /// records from several blocks writes them out now.
+    pub paused: bool,
 }
 
 /// Where one line is, in its block and in its input.
@@ -73,6 +76,7 @@ impl Block {
     fn clear(&mut self) {
         self.filled = 0;
         self.lines.clear();
+        self.paused = false;
     }
 
     /// Starts the empty block with the beginning of a line that an earlier block held.
@@ -321,19 +325,23 @@ impl Inputs {
                     Ok(0) => {
                         self.lines.finish(block);
                         self.reader = None;
+                        block.paused = true;
                         if block.lines.is_empty() {
                             break;
                         }
                         return Some(Ok(()));
                     }
-                    Ok(n) => {
-                        let ready = !block.lines.is_empty()
-                            && (block.filled >= BLOCK_BYTES || n < SHORT_READ);
-                        if ready {
+                    Ok(n) if !block.lines.is_empty() => {
+                        // Handed on when full, or when the input pauses: a short read, or a
+                        // long one after which the pipe stays quiet.
+                        block.paused =
+                            block.filled < BLOCK_BYTES && (n < SHORT_READ || !reader.more_soon());
+                        if block.filled >= BLOCK_BYTES || block.paused {
                             self.lines.carry_out(block, &mut self.carried);
                             return Some(Ok(()));
                         }
                     }
+                    Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => {
                         self.done = true;
@@ -342,6 +350,7 @@ impl Inputs {
                         if block.lines.is_empty() {
                             return Some(Err(e));
                         }
+                        block.paused = true;
                         self.error = Some(e);
                         return Some(Ok(()));
                     }
@@ -573,6 +582,13 @@ impl Delivery<'_> {
         // A block ends where the input paused: pass its records on now, so a stream from
         // `consume --follow` is not held back in a buffer.
         self.out.flush()?;
+        if block.paused {
+            if let Some(routed) = self.routed.as_mut() {
+                routed
+                    .flush()
+                    .map_err(|e| Error::io("cannot write the routed records", e))?;
+            }
+        }
         Ok(flow)
     }
 

@@ -2,9 +2,14 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, Read};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
+
+use rustix::event::{PollFd, PollFlags, Timespec};
 
 use indicatif::ProgressBar;
 
@@ -14,6 +19,56 @@ use crate::error::{IoContext, Result};
 const CHUNK: usize = 256 * 1024;
 /// Reads at least this large skip [`PeekReader`]'s buffer when it is empty.
 const DIRECT_READ: usize = 16 * 1024;
+/// A pipe that stays quiet this long has paused: what was read so far is handed on rather than
+/// held until more comes (`consume --follow | filter …`).
+const PAUSE: Duration = Duration::from_millis(1);
+
+/// A byte source that can tell whether more is coming without a pause.
+pub trait Ready {
+    /// Whether a read would return (bytes, the end or an error) within [`PAUSE`]; true when
+    /// the source cannot tell.
+    fn more_soon(&mut self) -> bool;
+}
+
+/// The pipe, terminal or socket an input comes through, which can be asked whether bytes wait.
+#[derive(Clone)]
+struct Pipe(Arc<OwnedFd>);
+
+impl Pipe {
+    /// The pipe behind `fd`; `None` for a regular file, which never makes a reader wait.
+    fn of(fd: impl AsFd) -> Option<Pipe> {
+        let file = File::from(fd.as_fd().try_clone_to_owned().ok()?);
+        if file.metadata().ok()?.is_file() {
+            return None;
+        }
+        Some(Pipe(Arc::new(file.into())))
+    }
+
+    fn more_soon(&self) -> bool {
+        let mut fds = [PollFd::new(&*self.0, PollFlags::IN)];
+        let pause = Timespec::try_from(PAUSE).ok();
+        // An error (a signal, say) counts as ready: the read that follows waits or fails itself.
+        !matches!(rustix::event::poll(&mut fds, pause.as_ref()), Ok(0))
+    }
+}
+
+/// The bytes of a file or stdin before decompression, and the pipe they come through, if any.
+struct Raw {
+    reader: Box<dyn Read + Send>,
+    pipe: Option<Pipe>,
+}
+
+impl Read for Raw {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        self.reader.read(out)
+    }
+}
+
+impl Ready for Raw {
+    fn more_soon(&mut self) -> bool {
+        self.pipe.as_ref().is_none_or(Pipe::more_soon)
+    }
+}
 
 /// A compression codec recognised on input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +187,12 @@ impl<R: Read> Read for PeekReader<R> {
     }
 }
 
+impl<R: Ready> Ready for PeekReader<R> {
+    fn more_soon(&mut self) -> bool {
+        self.pos < self.end || self.inner.more_soon()
+    }
+}
+
 impl<R: Read> BufRead for PeekReader<R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         if self.pos == self.end {
@@ -158,14 +219,17 @@ pub struct ReadAhead {
     recycle: SyncSender<Vec<u8>>,
     current: Vec<u8>,
     pos: usize,
+    /// What the thread sent next, received early to see whether it had come.
+    waiting: Option<io::Result<Vec<u8>>>,
     done: bool,
     /// A read error to report once the bytes read before it are taken.
     error: Option<io::Error>,
 }
 
 impl ReadAhead {
-    /// Starts a thread that reads `inner` in chunks.
-    pub fn spawn(mut inner: Box<dyn Read + Send>) -> ReadAhead {
+    /// Starts a thread that reads `inner` in chunks; a chunk is sent early when `pipe`, where
+    /// `inner`'s bytes come from, pauses.
+    fn spawn(mut inner: Box<dyn Read + Send>, pipe: Option<Pipe>) -> ReadAhead {
         let (send, chunks) = sync_channel::<io::Result<Vec<u8>>>(4);
         let (recycle, spare) = sync_channel::<Vec<u8>>(6);
         thread::spawn(move || {
@@ -182,7 +246,9 @@ impl ReadAhead {
                         }
                         Ok(n) => {
                             filled += n;
-                            if filled == chunk.len() {
+                            if filled == chunk.len()
+                                || pipe.as_ref().is_some_and(|p| !p.more_soon())
+                            {
                                 break Ok(());
                             }
                         }
@@ -212,6 +278,7 @@ impl ReadAhead {
             recycle,
             current: Vec::new(),
             pos: 0,
+            waiting: None,
             done: false,
             error: None,
         }
@@ -220,7 +287,9 @@ impl ReadAhead {
     /// Makes the next chunk current, waiting for it when `wait`, else only if it is already
     /// here; false when there is none (yet, or at the end).
     fn next_chunk(&mut self, wait: bool) -> io::Result<bool> {
-        let message = if wait {
+        let message = if let Some(message) = self.waiting.take() {
+            Some(message)
+        } else if wait {
             self.chunks.recv().ok()
         } else {
             match self.chunks.try_recv() {
@@ -284,6 +353,26 @@ impl Read for ReadAhead {
     }
 }
 
+impl Ready for ReadAhead {
+    fn more_soon(&mut self) -> bool {
+        if self.pos < self.current.len()
+            || self.done
+            || self.waiting.is_some()
+            || self.error.is_some()
+        {
+            return true;
+        }
+        match self.chunks.recv_timeout(PAUSE) {
+            Ok(message) => {
+                self.waiting = Some(message);
+                true
+            }
+            Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Disconnected) => true,
+        }
+    }
+}
+
 impl BufRead for ReadAhead {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         if let Some(e) = self.error.take() {
@@ -313,12 +402,12 @@ pub struct Input {
 }
 
 /// A buffered reader that can look ahead; what every input is read through.
-pub trait PeekRead: BufRead + Send {
+pub trait PeekRead: BufRead + Ready + Send {
     /// Returns at least `n` buffered bytes, or fewer only at the end of the input.
     fn peek(&mut self, n: usize) -> io::Result<&[u8]>;
 }
 
-impl<R: Read + Send> PeekRead for PeekReader<R> {
+impl<R: Read + Ready + Send> PeekRead for PeekReader<R> {
     fn peek(&mut self, n: usize) -> io::Result<&[u8]> {
         PeekReader::peek(self, n)
     }
@@ -332,22 +421,30 @@ pub fn is_stdin(name: &str) -> bool {
 /// Opens `name` (a path, or `-` for stdin), detecting compression by magic bytes, then by the
 /// extension. Bytes read from disk advance `progress` when one is given.
 pub fn open(name: &str, progress: Option<&ProgressBar>) -> Result<Input> {
-    let (raw, size): (Box<dyn Read + Send>, Option<u64>) = if is_stdin(name) {
-        (Box::new(io::stdin()), None)
+    let (reader, size, pipe): (Box<dyn Read + Send>, _, _) = if is_stdin(name) {
+        let stdin = io::stdin();
+        let pipe = Pipe::of(&stdin);
+        (Box::new(stdin), None, pipe)
     } else {
         let file = File::open(Path::new(name)).context(|| format!("cannot open {name}"))?;
         let size = file.metadata().ok().map(|m| m.len());
-        (Box::new(file), size)
+        let pipe = Pipe::of(&file);
+        (Box::new(file), size, pipe)
     };
-    let raw: Box<dyn Read + Send> = match progress {
-        Some(bar) => Box::new(bar.wrap_read(raw)),
-        None => raw,
+    let reader = match progress {
+        Some(bar) => Box::new(bar.wrap_read(reader)),
+        None => reader,
     };
-    from_reader(name, raw, size)
+    from_raw(name, Raw { reader, pipe }, size)
 }
 
 /// Wraps an already opened byte source the way [`open`] does.
-pub fn from_reader(name: &str, raw: Box<dyn Read + Send>, size: Option<u64>) -> Result<Input> {
+pub fn from_reader(name: &str, reader: Box<dyn Read + Send>, size: Option<u64>) -> Result<Input> {
+    from_raw(name, Raw { reader, pipe: None }, size)
+}
+
+fn from_raw(name: &str, raw: Raw, size: Option<u64>) -> Result<Input> {
+    let pipe = raw.pipe.clone();
     let mut raw = PeekReader::new(raw);
     // Only as many bytes as it takes to tell: on a pipe, a short first record must not wait
     // for the next one.
@@ -385,7 +482,7 @@ pub fn from_reader(name: &str, raw: Box<dyn Read + Send>, size: Option<u64>) -> 
         name: name.to_string(),
         compression,
         size,
-        reader: Box::new(PeekReader::new(ReadAhead::spawn(decoded))),
+        reader: Box::new(PeekReader::new(ReadAhead::spawn(decoded, pipe))),
     })
 }
 
