@@ -9,9 +9,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use rustix::event::{PollFd, PollFlags, Timespec};
-
 use indicatif::ProgressBar;
+use rustix::event::{PollFd, PollFlags, Timespec};
 
 use crate::error::{IoContext, Result};
 
