@@ -28,8 +28,9 @@ const ACKS_HELP: &str = "\
 Acknowledgement (--acks) on local disk: 0 writes records in large batches without waiting for
 the disk; 1 (default) writes each batch to the file system (the page cache) before going on,
 so a killed produce loses nothing it wrote but a power cut may; all fsyncs each batch before
-going on, so what produce has written survives a power cut. produce exits 0 only when every
-record was written as --acks says.
+going on, so what produce has written survives a power cut. A batch is written when it is
+full or when the input pauses, so records from a live pipe (consume --follow | produce) reach
+the topic at once. produce exits 0 only when every record was written as --acks says.
 
 Keys: --key FIELD (a dotted path) picks the key: strings as they are, other values as JSON
 text. Keyed records go to murmur2(key) mod partitions, as Kafka's Java client does; records
