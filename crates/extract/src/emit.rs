@@ -1,5 +1,6 @@
 //! Where extracted records go: stdout, with the optional source field, and the error policy.
 
+use sluice_stream::input::Ready;
 use sluice_stream::json::{field, object_fields, write_string, Fields};
 use sluice_stream::output::RecordWriter;
 use sluice_stream::{Position, Rejects, Result};
@@ -123,6 +124,15 @@ impl<'a> Emitter<'a> {
     /// Writes lines that are complete records ending in `\n` (already holding any source field).
     pub fn emit_lines(&mut self, lines: &[u8], count: u64) -> Result<()> {
         self.out.write_chunk(lines, count)
+    }
+
+    /// Flushes stdout when `input` has nothing more for now, so that records read from a pipe
+    /// that pauses (`tail -f x.csv | extract -`) go on at once instead of waiting in a buffer.
+    pub fn flush_if_paused(&mut self, input: &mut dyn Ready) -> Result<()> {
+        if input.more_soon() {
+            return Ok(());
+        }
+        self.out.flush()
     }
 
     /// Hands a bad record to the policy.

@@ -1,9 +1,8 @@
 //! JSON inputs: NDJSON lines, a top-level array streamed element by element, or a stream of
 //! (possibly pretty-printed) objects.
 
-use std::io::BufRead;
-
 use sluice_stream::error::IoContext;
+use sluice_stream::input::PeekRead;
 use sluice_stream::json::{is_blank, validate_object, write_compact};
 use sluice_stream::lines::LineReader;
 use sluice_stream::{Error, Position, Result};
@@ -13,7 +12,7 @@ use crate::emit::Emitter;
 /// Reads NDJSON: every non-blank line must be one JSON object. Valid lines are written as
 /// they are. Returns the byte offset after the last line read.
 pub fn extract_lines(
-    input: &mut dyn BufRead,
+    input: &mut dyn PeekRead,
     source: &str,
     offset: u64,
     max_record_bytes: usize,
@@ -47,6 +46,7 @@ pub fn extract_lines(
             Ok(()) => emitter.emit_json_object(trim(&buf))?,
             Err(reason) => emitter.reject(&position(), &reason, &buf, false)?,
         }
+        emitter.flush_if_paused(*lines.get_mut())?;
     }
     Ok(lines.offset())
 }
@@ -63,17 +63,19 @@ fn trim(b: &[u8]) -> &[u8] {
     &b[start..end]
 }
 
-/// True when the input's first line is a whole JSON object, so the input can be read as NDJSON
-/// (which survives a bad line); false for pretty-printed JSON.
+/// True when the input's first line that is not blank is a whole JSON object, so the input can
+/// be read as NDJSON (which survives a bad line); false for pretty-printed JSON.
 pub fn looks_like_ndjson(head: &[u8]) -> bool {
-    let first = head.split(|&b| b == b'\n').next().unwrap_or(head);
+    let start = head.iter().position(|b| !b.is_ascii_whitespace());
+    let text = &head[start.unwrap_or(head.len())..];
+    let first = text.split(|&b| b == b'\n').next().unwrap_or(text);
     validate_object(first).is_ok()
 }
 
 /// Reads a top-level array of objects, or a sequence of JSON objects separated by whitespace,
 /// one value at a time: memory holds one record, whatever the input's size.
 pub fn extract_values(
-    input: &mut dyn BufRead,
+    input: &mut dyn PeekRead,
     source: &str,
     max_record_bytes: usize,
     emitter: &mut Emitter<'_>,
@@ -93,6 +95,7 @@ pub fn extract_values(
     }
     let mut first = true;
     loop {
+        values.flush_if_paused(emitter)?;
         let next = values.peek_skipping_space()?;
         match next {
             None if array => return Err(values.structure_error("the array is not closed")),
@@ -135,6 +138,7 @@ pub fn extract_values(
                 Err(reason) => emitter.reject(&position, &reason, &buf, false)?,
             }
         }
+        values.flush_if_paused(emitter)?;
         if array {
             match values.peek_skipping_space()? {
                 Some(b',') => values.advance(1),
@@ -167,7 +171,7 @@ struct ValueInfo {
 }
 
 struct ValueReader<'a> {
-    input: &'a mut dyn BufRead,
+    input: &'a mut dyn PeekRead,
     source: &'a str,
     line: u64,
     byte: u64,
@@ -201,22 +205,38 @@ impl ValueReader<'_> {
 
     fn peek_skipping_space(&mut self) -> Result<Option<u8>> {
         loop {
-            let chunk = self.fill()?;
-            if chunk.is_empty() {
+            if self.fill()?.is_empty() {
                 return Ok(None);
             }
-            let skip = chunk
-                .iter()
-                .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
-            let counted = skip.unwrap_or(chunk.len());
-            let newlines = memchr::memchr_iter(b'\n', &chunk[..counted]).count() as u64;
-            let next = skip.map(|i| chunk[i]);
-            self.line += newlines;
-            self.advance(counted);
-            if next.is_some() {
-                return Ok(next);
+            if let Some(next) = self.skip_buffered_space()? {
+                return Ok(Some(next));
             }
         }
+    }
+
+    /// Flushes what `emitter` wrote when the input has nothing more for now but whitespace.
+    fn flush_if_paused(&mut self, emitter: &mut Emitter<'_>) -> Result<()> {
+        self.skip_buffered_space()?;
+        emitter.flush_if_paused(self.input)
+    }
+
+    /// Passes over the whitespace already buffered, without reading more. Returns the byte
+    /// after it when that is buffered.
+    fn skip_buffered_space(&mut self) -> Result<Option<u8>> {
+        let source = self.source;
+        let chunk = self
+            .input
+            .peek(0)
+            .context(|| format!("cannot read {source}"))?;
+        let skip = chunk
+            .iter()
+            .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
+        let counted = skip.unwrap_or(chunk.len());
+        let newlines = memchr::memchr_iter(b'\n', &chunk[..counted]).count() as u64;
+        let next = skip.map(|i| chunk[i]);
+        self.line += newlines;
+        self.advance(counted);
+        Ok(next)
     }
 
     /// Reads one value starting at the current (non-space) byte into `buf`.

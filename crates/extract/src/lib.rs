@@ -45,6 +45,9 @@ only once the whole pipeline succeeded):
 /// Formats come from --format, else the file extension, else the first bytes. Compression
 /// (gzip, also concatenated members; zstd; Snappy framed) is detected by magic bytes.
 ///
+/// Text formats stream from a live pipe: records are written as soon as the input pauses
+/// (`tail -n +1 -f log.csv | extract --format csv - | produce logs`).
+///
 /// CSV values are typed: JSON numbers (RFC 8259 grammar, integers within 64 bits) and
 /// true/false become numbers and booleans, written exactly as in the file; null markers
 /// (--null, default the empty string) become null; everything else is a string.
@@ -209,13 +212,16 @@ impl Reader<'_> {
         state: Option<&mut State>,
     ) -> Result<()> {
         let mut input = input::open(name, self.bar)?;
-        let head = input
-            .reader
-            .peek(16)
-            .map_err(|e| Error::io(format!("cannot read {name}"), e))?
-            .to_vec();
         let named = self.args.format.or_else(|| Format::from_name(name));
-        let format = named.unwrap_or_else(|| Format::sniff(&head));
+        let format = match named {
+            Some(format) => format,
+            None => Format::sniff(
+                input::peek_until(&mut *input.reader, 64 * 1024, |head| {
+                    !Format::undecided(head)
+                })
+                .map_err(|e| Error::io(format!("cannot read {name}"), e))?,
+            ),
+        };
         let state = state.filter(|_| !is_stdin(name));
         let Some(state) = state else {
             return self
@@ -280,7 +286,7 @@ impl Reader<'_> {
                     skip_bom(&mut input)?;
                 }
                 let end =
-                    csv::extract(&mut input.reader, &name, offset, header, &options, emitter)?;
+                    csv::extract(&mut *input.reader, &name, offset, header, &options, emitter)?;
                 let header = (!end.header.is_empty()).then_some(end.header);
                 Ok((end.offset, header))
             }
@@ -288,19 +294,27 @@ impl Reader<'_> {
                 if offset == 0 {
                     skip_bom(&mut input)?;
                 }
-                let head = input
-                    .reader
-                    .peek(1 << 20)
-                    .map_err(|e| Error::io(format!("cannot read {name}"), e))?;
+                // Up to the first byte that is not space when that settles it, else to the end
+                // of the first line that is not blank, which is all looks_like_ndjson() reads.
+                let named_ndjson = format == Format::Ndjson && format_named;
+                let mut searched = 0;
+                let head = input::peek_until(&mut *input.reader, 1 << 20, |head| {
+                    let Some(first) = head.iter().position(|b| !b.is_ascii_whitespace()) else {
+                        return false;
+                    };
+                    searched = searched.max(first);
+                    let line_ends = head[searched..].contains(&b'\n');
+                    searched = head.len();
+                    named_ndjson || head[first] == b'[' || line_ends
+                })
+                .map_err(|e| Error::io(format!("cannot read {name}"), e))?;
                 let first = head.iter().find(|b| !b.is_ascii_whitespace()).copied();
-                let lines = first != Some(b'[')
-                    && ((format == Format::Ndjson && format_named)
-                        || json::looks_like_ndjson(head));
+                let lines = first != Some(b'[') && (named_ndjson || json::looks_like_ndjson(head));
                 if lines {
-                    let end = json::extract_lines(&mut input.reader, &name, offset, max, emitter)?;
+                    let end = json::extract_lines(&mut *input.reader, &name, offset, max, emitter)?;
                     Ok((end, None))
                 } else {
-                    json::extract_values(&mut input.reader, &name, max, emitter)?;
+                    json::extract_values(&mut *input.reader, &name, max, emitter)?;
                     Ok((0, None))
                 }
             }

@@ -36,6 +36,20 @@ impl Format {
         }
     }
 
+    /// Whether more bytes could change what [`Format::sniff`] says of `head`: it may be the
+    /// start of a magic number or of a byte order mark, or it holds only whitespace so far.
+    pub fn undecided(head: &[u8]) -> bool {
+        const STARTS: [&[u8]; 4] = [b"PAR1", b"ARROW1", &[0xff; 4], b"\xef\xbb\xbf"];
+        if STARTS
+            .iter()
+            .any(|start| head.len() < start.len() && start.starts_with(head))
+        {
+            return true;
+        }
+        let text = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
+        text.iter().all(u8::is_ascii_whitespace)
+    }
+
     /// The format the first (decompressed) bytes show; CSV when nothing else fits.
     pub fn sniff(head: &[u8]) -> Format {
         if head.starts_with(b"PAR1") {
@@ -127,6 +141,26 @@ mod tests {
         assert_eq!(Format::sniff(b"\xef\xbb\xbf  {\"a\":1}"), Format::Ndjson);
         assert_eq!(Format::sniff(b"[{}]"), Format::Json);
         assert_eq!(Format::sniff(b"a,b\n"), Format::Csv);
+        for undecided in [
+            &b""[..],
+            b"PA",
+            b"ARROW",
+            b"\xff\xff",
+            b"\xef\xbb",
+            b"\xef\xbb\xbf \n",
+        ] {
+            assert!(Format::undecided(undecided), "{undecided:?}");
+        }
+        for decided in [
+            &b"PAR1"[..],
+            b"PAB",
+            b"{",
+            b" [",
+            b"\xef\xbb\xbfa",
+            b"\xff\xff\xff\xff",
+        ] {
+            assert!(!Format::undecided(decided), "{decided:?}");
+        }
     }
 
     #[test]

@@ -157,7 +157,8 @@ impl<R: Read> PeekReader<R> {
             self.end -= self.pos;
             self.pos = 0;
             if self.buf.len() < n {
-                self.buf.resize(n, 0);
+                // Doubling, so that peeking one byte more at a time still reads in large chunks.
+                self.buf.resize(n.max(2 * self.buf.len()), 0);
             }
             while self.end < n {
                 match self.inner.read(&mut self.buf[self.end..]) {
@@ -412,6 +413,25 @@ impl<R: Read + Ready + Send> PeekRead for PeekReader<R> {
     }
 }
 
+/// Peeks only as many bytes as it takes to settle a question about the input's start: until
+/// `settled` says so of the bytes so far, the input ends, or `max` bytes are buffered. On a
+/// pipe, a short first record must not wait for the next one.
+pub fn peek_until<R: PeekRead + ?Sized>(
+    reader: &mut R,
+    max: usize,
+    mut settled: impl FnMut(&[u8]) -> bool,
+) -> io::Result<&[u8]> {
+    let mut want = 1;
+    loop {
+        let head = reader.peek(want)?;
+        if head.len() < want || head.len() >= max || settled(head) {
+            break;
+        }
+        want = head.len() + 1;
+    }
+    reader.peek(0)
+}
+
 /// True for the name that means standard input.
 pub fn is_stdin(name: &str) -> bool {
     name == "-"
@@ -445,16 +465,10 @@ pub fn from_reader(name: &str, reader: Box<dyn Read + Send>, size: Option<u64>) 
 fn from_raw(name: &str, raw: Raw, size: Option<u64>) -> Result<Input> {
     let pipe = raw.pipe.clone();
     let mut raw = PeekReader::new(raw);
-    // Only as many bytes as it takes to tell: on a pipe, a short first record must not wait
-    // for the next one.
-    let mut want = 1;
-    let head = loop {
-        let head = raw.peek(want).context(|| format!("cannot read {name}"))?;
-        if head.len() < want || !Compression::could_become_magic(head) {
-            break head;
-        }
-        want = head.len() + 1;
-    };
+    let head = peek_until(&mut raw, usize::MAX, |head| {
+        !Compression::could_become_magic(head)
+    })
+    .context(|| format!("cannot read {name}"))?;
     let mut compression = Compression::sniff(head);
     if compression == Compression::None && !head.is_empty() {
         // An extension that promises a codec the bytes do not show is a corrupt file: let the

@@ -45,6 +45,11 @@ impl<R: BufRead> LineReader<R> {
         self.offset
     }
 
+    /// The underlying reader.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.reader
+    }
+
     /// Gives back the underlying reader.
     pub fn into_inner(self) -> R {
         self.reader
