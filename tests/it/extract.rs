@@ -200,6 +200,38 @@ fn csv_on_error_skip_counts_and_goes_on() {
 }
 
 #[test]
+fn a_stray_quote_that_runs_to_the_end_is_named_not_miscounted() {
+    let dir = tmp();
+    // The quote opened on line 3 is never closed: RFC 4180 makes the rest of the file its field.
+    let csv = "a,b\r\n1,x\r\n2,\"oops\r\n3,y\r\n4,\"\"z\r\n";
+    let path = write(dir.path(), "q.csv", csv);
+    let out = extract([&path], b"");
+    out.expect_code(1);
+    assert_eq!(out.text(), "{\"a\":1,\"b\":\"x\"}\n");
+    assert!(
+        out.stderr.contains("q.csv:3 (byte 10)")
+            && out.stderr.contains("the input ends inside a quoted field"),
+        "{}",
+        out.stderr
+    );
+    // Dead-lettered as it was written, field boundaries and quotes included.
+    let dl = s(dir.path().join("dl.ndjson"));
+    let out = extract([&format!("--on-error=dead-letter={dl}"), &path], b"");
+    out.expect_code(0);
+    assert_eq!(out.text(), "{\"a\":1,\"b\":\"x\"}\n");
+    let entries = json_lines(&read(&dl));
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["record"], json!(&csv[10..]));
+    // A last row without its line feed, and quotes inside unquoted fields, are not affected.
+    let out = extract(["--format", "csv", "-"], b"a,b\n1,x\"y\n2,\"z\"");
+    out.expect_clean();
+    assert_eq!(
+        out.text(),
+        "{\"a\":1,\"b\":\"x\\\"y\"}\n{\"a\":2,\"b\":\"z\"}\n"
+    );
+}
+
+#[test]
 fn csv_dead_letter_records_source_line_reason_and_record() {
     let dir = tmp();
     let path = write(

@@ -52,6 +52,12 @@ pub fn extract(
                     reason: "the header row is longer than --max-record-bytes".into(),
                 })
             }
+            Row::Unterminated { .. } => {
+                return Err(Error::BadInput {
+                    position: rows.position(),
+                    reason: UNTERMINATED.into(),
+                })
+            }
             Row::Fields => header_names(rows.fields(), rows.ends(), source)?,
         },
         None => Vec::new(),
@@ -70,6 +76,11 @@ pub fn extract(
                 );
                 emitter.reject(&rows.position(), &reason, rows.fields(), true)?;
             }
+            Row::Unterminated { truncated } => {
+                emitter.records_in += 1;
+                let raw = rows.raw_row(options.delimiter, true);
+                emitter.reject(&rows.position(), UNTERMINATED, &raw, truncated)?;
+            }
             Row::Fields => {
                 emitter.records_in += 1;
                 if layout.width.is_none() {
@@ -81,7 +92,7 @@ pub fn extract(
                         "row has {} fields but the header has {width}",
                         rows.ends().len()
                     );
-                    let raw = rows.raw_row(options.delimiter);
+                    let raw = rows.raw_row(options.delimiter, false);
                     emitter.reject(&rows.position(), &reason, &raw, false)?;
                     continue;
                 }
@@ -95,7 +106,7 @@ pub fn extract(
                         "invalid UTF-8 in column {:?}",
                         layout.names.get(column).map_or("?", String::as_str)
                     );
-                    let raw = rows.raw_row(options.delimiter);
+                    let raw = rows.raw_row(options.delimiter, false);
                     emitter.reject(&rows.position(), &reason, &raw, false)?;
                     continue;
                 }
@@ -121,9 +132,20 @@ pub struct CsvEnd {
 
 enum Row {
     Fields,
-    Oversize { len: u64 },
+    Oversize {
+        len: u64,
+    },
+    /// The input ended inside a quoted field: a stray quote took in the rest of the input.
+    /// The field bytes (only the first when `truncated`) are all there is of the row.
+    Unterminated {
+        truncated: bool,
+    },
     End,
 }
+
+/// Why a [`Row::Unterminated`] is rejected.
+const UNTERMINATED: &str =
+    "the input ends inside a quoted field that starts on this row (a stray or unclosed quote)";
 
 /// Pulls rows out of the input with csv-core, keeping one field buffer for all rows.
 struct Rows<'a> {
@@ -196,11 +218,17 @@ impl<'a> Rows<'a> {
         self.row_line = self.reader.line();
         let (mut out, mut nends, mut total) = (0usize, 0usize, 0u64);
         let mut oversize = false;
+        let mut probed = false;
         loop {
             let input = self
                 .input
                 .fill_buf()
                 .context(|| format!("cannot read {}", self.source))?;
+            // At the end of the input inside a row, a line feed is offered first. Inside a
+            // quoted field it is taken as data: the row never ended (a stray or unclosed quote
+            // took in the rest of the input). Anywhere else it ends the row as the end would.
+            let probing = input.is_empty() && self.offset > self.row_start && !probed;
+            let input: &[u8] = if probing { b"\n" } else { input };
             let (result, nin, nout, nend) = if oversize {
                 self.reader
                     .read_record(input, &mut self.scratch, &mut self.scratch_ends)
@@ -208,8 +236,21 @@ impl<'a> Rows<'a> {
                 self.reader
                     .read_record(input, &mut self.fields[out..], &mut self.ends[nends..])
             };
-            self.input.consume(nin);
-            self.offset += nin as u64;
+            if probing {
+                probed = nin > 0;
+                if result == ReadRecordResult::InputEmpty && nout > 0 {
+                    // Nothing follows: the next read is the end.
+                    self.reader.reset();
+                    self.len = out;
+                    self.nends = if oversize { 0 } else { nends };
+                    return Ok(Row::Unterminated {
+                        truncated: oversize,
+                    });
+                }
+            } else {
+                self.input.consume(nin);
+                self.offset += nin as u64;
+            }
             total += nout as u64;
             if !oversize {
                 out += nout;
@@ -259,9 +300,20 @@ impl<'a> Rows<'a> {
     }
 
     /// The current row re-encoded as a CSV line (for error reports).
-    fn raw_row(&self, delimiter: u8) -> Vec<u8> {
+    /// With `open_field`, the bytes after the last field end are the quoted field the input
+    /// ended in ([`Row::Unterminated`]): they keep their opening quote and get no closing one.
+    fn raw_row(&self, delimiter: u8, open_field: bool) -> Vec<u8> {
         let fields = self.fields();
         let mut out = Vec::with_capacity(fields.len() + self.nends * 3);
+        let quoted = |out: &mut Vec<u8>, field: &[u8]| {
+            out.push(b'"');
+            for &b in field {
+                if b == b'"' {
+                    out.push(b'"');
+                }
+                out.push(b);
+            }
+        };
         let mut start = 0;
         for (i, &end) in self.ends().iter().enumerate() {
             if i > 0 {
@@ -272,18 +324,18 @@ impl<'a> Rows<'a> {
                 .iter()
                 .any(|&b| b == delimiter || b == b'"' || b == b'\n' || b == b'\r')
             {
-                out.push(b'"');
-                for &b in field {
-                    if b == b'"' {
-                        out.push(b'"');
-                    }
-                    out.push(b);
-                }
+                quoted(&mut out, field);
                 out.push(b'"');
             } else {
                 out.extend_from_slice(field);
             }
             start = end;
+        }
+        if open_field {
+            if !self.ends().is_empty() {
+                out.push(delimiter);
+            }
+            quoted(&mut out, &fields[start..]);
         }
         out
     }
