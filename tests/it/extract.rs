@@ -479,7 +479,7 @@ fn max_record_bytes_rejects_a_long_line_and_reads_the_next() {
 #[test]
 fn records_from_a_pipe_that_pauses_go_out_at_once() {
     // (arguments, bytes written before the input falls quiet, records expected from them)
-    let cases: [(&[&str], &[u8], &[&str]); 6] = [
+    let cases: [(&[&str], &[u8], &[&str]); 7] = [
         (
             &["-"],
             b"{\"n\":1}\n{\"n\":2}\n",
@@ -487,7 +487,7 @@ fn records_from_a_pipe_that_pauses_go_out_at_once() {
         ),
         (
             &["--format", "ndjson", "-"],
-            b"\n{\"n\":1}\n",
+            b"\n{\"n\":1}\n\n",
             &[r#"{"n":1}"#],
         ),
         (
@@ -500,6 +500,7 @@ fn records_from_a_pipe_that_pauses_go_out_at_once() {
             b"a\tb\n1\tx\n",
             &[r#"{"a":1,"b":"x"}"#],
         ),
+        (&["-"], b"a,b\r\n1,x\r", &[r#"{"a":1,"b":"x"}"#]),
         (
             &["-"],
             b"[{\"n\":1},\n {\"n\":2},",
@@ -698,6 +699,35 @@ fn state_resumes_csv_past_its_header() {
     let out = extract(["--state", &state, &csv], b"");
     out.expect_clean();
     assert_eq!(out.text(), "{\"a\":2,\"b\":\"y\"}\n{\"a\":3,\"b\":\"z\"}\n");
+}
+
+#[test]
+fn state_counts_a_byte_order_mark_and_waits_for_an_open_quoted_field() {
+    let dir = tmp();
+    let csv = write(dir.path(), "bom.csv", b"\xef\xbb\xbfa,b\n1,2\n" as &[u8]);
+    let state = s(dir.path().join("state.json"));
+    extract(["--state", &state, &csv], b"").expect_clean();
+    let out = extract(["--state", &state, &csv], b"");
+    out.expect_clean();
+    assert_eq!(out.text(), "", "an unchanged file emits nothing");
+    // A row whose quoted field spans lines, caught half written, is left for the next run.
+    append(&csv, "3,\"multi\n");
+    let out = extract(["--state", &state, &csv], b"");
+    out.expect_code(0);
+    assert_eq!(out.text(), "");
+    assert!(
+        out.stderr
+            .contains("(byte 11): a quoted field is still open"),
+        "{}",
+        out.stderr
+    );
+    append(&csv, "line\"\n4,x\n");
+    let out = extract(["--state", &state, &csv], b"");
+    out.expect_clean();
+    assert_eq!(
+        out.text(),
+        "{\"a\":3,\"b\":\"multi\\nline\"}\n{\"a\":4,\"b\":\"x\"}\n"
+    );
 }
 
 #[test]

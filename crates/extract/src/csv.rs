@@ -31,8 +31,8 @@ pub struct CsvOptions {
 pub fn extract(
     input: &mut dyn PeekRead,
     source: &str,
-    offset: u64,
-    resumed_header: Option<Vec<String>>,
+    (offset, resumed_header): (u64, Option<Vec<String>>),
+    growing: bool,
     options: &CsvOptions,
     emitter: &mut Emitter<'_>,
 ) -> Result<CsvEnd> {
@@ -76,9 +76,25 @@ pub fn extract(
                 );
                 emitter.reject(&rows.position(), &reason, rows.fields(), true)?;
             }
+            Row::Unterminated { .. } if growing => {
+                // Most likely a quoted field with line breaks that is still being written.
+                eprintln!(
+                    "extract: {}: a quoted field is still open at the end of the file; its row \
+                     is left for the next run",
+                    rows.position()
+                );
+                return Ok(CsvEnd {
+                    offset: rows.row_start,
+                    header: names,
+                });
+            }
             Row::Unterminated { truncated } => {
                 emitter.records_in += 1;
-                let raw = rows.raw_row(options.delimiter, true);
+                let raw = if truncated {
+                    rows.fields().to_vec()
+                } else {
+                    rows.raw_row(options.delimiter, true)
+                };
                 emitter.reject(&rows.position(), UNTERMINATED, &raw, truncated)?;
             }
             Row::Fields => {
@@ -136,7 +152,8 @@ enum Row {
         len: u64,
     },
     /// The input ended inside a quoted field: a stray quote took in the rest of the input.
-    /// The field bytes (only the first when `truncated`) are all there is of the row.
+    /// The row's fields are kept as for [`Row::Fields`], or, when `truncated` (it is longer
+    /// than the limit), only its first bytes, as for [`Row::Oversize`].
     Unterminated {
         truncated: bool,
     },
@@ -160,6 +177,8 @@ struct Rows<'a> {
     scratch: Vec<u8>,
     scratch_ends: Vec<usize>,
     max: usize,
+    /// The last row ended at a `\r`, whose `\n` may not have been read yet.
+    after_cr: bool,
     source: &'a str,
     offset: u64,
     row_start: u64,
@@ -187,6 +206,7 @@ impl<'a> Rows<'a> {
             scratch: vec![0; 4096],
             scratch_ends: vec![0; 64],
             max: options.max_record_bytes,
+            after_cr: false,
             source,
             offset,
             row_start: offset,
@@ -214,6 +234,7 @@ impl<'a> Rows<'a> {
     /// Reads the next row into the field buffer. A row longer than the limit is parsed to its
     /// end without being kept (only its first bytes are), so parsing stays in step.
     fn next(&mut self) -> Result<Row> {
+        self.take_line_feed_after_cr(true)?;
         self.row_start = self.offset;
         self.row_line = self.reader.line();
         let (mut out, mut nends, mut total) = (0usize, 0usize, 0u64);
@@ -236,6 +257,7 @@ impl<'a> Rows<'a> {
                 self.reader
                     .read_record(input, &mut self.fields[out..], &mut self.ends[nends..])
             };
+            let ended_at_cr = nin > 0 && input[nin - 1] == b'\r';
             if probing {
                 probed = nin > 0;
                 if result == ReadRecordResult::InputEmpty && nout > 0 {
@@ -273,7 +295,8 @@ impl<'a> Rows<'a> {
                     self.ends.resize(grown, 0);
                 }
                 ReadRecordResult::Record => {
-                    self.take_buffered_line_feed();
+                    self.after_cr = ended_at_cr;
+                    self.take_line_feed_after_cr(false)?;
                     self.len = out;
                     self.nends = if oversize { 0 } else { nends };
                     return Ok(if oversize {
@@ -287,16 +310,32 @@ impl<'a> Rows<'a> {
         }
     }
 
-    /// csv-core ends a row at its `\r`: the `\n` after it, when already buffered, is taken
-    /// now, so that the next row starts at its own first byte and a pause after this row shows.
-    fn take_buffered_line_feed(&mut self) {
-        if let Ok([b'\n', ..]) = self.input.peek(0) {
+    /// csv-core ends a row at its `\r`: the `\n` after it is taken before the next row
+    /// starts, so that the row's position is its own first byte; right after the row when it is
+    /// already buffered (`read` false), so that a pause after the row shows.
+    fn take_line_feed_after_cr(&mut self, read: bool) -> Result<()> {
+        if !self.after_cr {
+            return Ok(());
+        }
+        let source = self.source;
+        let buffered = if read {
+            self.input.fill_buf()
+        } else {
+            self.input.peek(0)
+        }
+        .context(|| format!("cannot read {source}"))?;
+        let line_feed = buffered.first() == Some(&b'\n');
+        if read || !buffered.is_empty() {
+            self.after_cr = false;
+        }
+        if line_feed {
             let (_, nin, _, _) =
                 self.reader
                     .read_record(b"\n", &mut self.scratch, &mut self.scratch_ends);
             self.input.consume(nin);
             self.offset += nin as u64;
         }
+        Ok(())
     }
 
     /// The current row re-encoded as a CSV line (for error reports).

@@ -20,10 +20,14 @@ pub fn extract_lines(
 ) -> Result<u64> {
     let mut lines = LineReader::new(input, max_record_bytes, offset);
     let mut buf = Vec::with_capacity(4096);
-    while let Some(info) = lines
-        .next_line(&mut buf)
-        .context(|| format!("cannot read {source}"))?
-    {
+    loop {
+        emitter.flush_if_paused(*lines.get_mut())?;
+        let Some(info) = lines
+            .next_line(&mut buf)
+            .context(|| format!("cannot read {source}"))?
+        else {
+            break;
+        };
         if !info.oversize && is_blank(&buf) {
             continue;
         }
@@ -46,7 +50,6 @@ pub fn extract_lines(
             Ok(()) => emitter.emit_json_object(trim(&buf))?,
             Err(reason) => emitter.reject(&position(), &reason, &buf, false)?,
         }
-        emitter.flush_if_paused(*lines.get_mut())?;
     }
     Ok(lines.offset())
 }
@@ -138,8 +141,8 @@ pub fn extract_values(
                 Err(reason) => emitter.reject(&position, &reason, &buf, false)?,
             }
         }
-        values.flush_if_paused(emitter)?;
         if array {
+            values.flush_if_paused(emitter)?;
             match values.peek_skipping_space()? {
                 Some(b',') => values.advance(1),
                 Some(b']') => {

@@ -46,7 +46,7 @@ only once the whole pipeline succeeded):
 /// (gzip, also concatenated members; zstd; Snappy framed) is detected by magic bytes.
 ///
 /// Text formats stream from a live pipe: records are written as soon as the input pauses
-/// (`tail -n +1 -f log.csv | extract --format csv - | produce logs`).
+/// after a whole record (`tail -n +1 -f log.csv | extract --format csv - | produce logs`).
 ///
 /// CSV values are typed: JSON numbers (RFC 8259 grammar, integers within 64 bits) and
 /// true/false become numbers and booleans, written exactly as in the file; null markers
@@ -225,7 +225,7 @@ impl Reader<'_> {
         let state = state.filter(|_| !is_stdin(name));
         let Some(state) = state else {
             return self
-                .extract_input(input, format, named.is_some(), 0, None, emitter)
+                .extract_input(input, format, named.is_some(), (0, None), false, emitter)
                 .map(|_| ());
         };
         let append_only = input.compression == Compression::None
@@ -250,7 +250,8 @@ impl Reader<'_> {
             input::open(name, self.bar)?
         };
         let header = if start == 0 { None } else { header };
-        let reached = self.extract_input(input, format, true, start, header, emitter)?;
+        let reached =
+            self.extract_input(input, format, true, (start, header), append_only, emitter)?;
         // The state is saved only after all output is flushed (in run()).
         let (offset, header) = reached;
         state.record(
@@ -262,14 +263,17 @@ impl Reader<'_> {
         )
     }
 
-    /// Reads one opened input. Returns the offset reached and the CSV header, for the state.
+    /// Reads one opened input, which starts at byte `offset` of its file, after a CSV `header`
+    /// read by an earlier run. `growing` says it is a range of a file that may still grow, so
+    /// a CSV row left open at its end is left for the next run. Returns the offset reached and
+    /// the CSV header, for the state.
     fn extract_input(
         &self,
         mut input: Input,
         format: Format,
         format_named: bool,
-        offset: u64,
-        header: Option<Vec<String>>,
+        (offset, header): (u64, Option<Vec<String>>),
+        growing: bool,
         emitter: &mut Emitter<'_>,
     ) -> Result<(u64, Option<Vec<String>>)> {
         let name = input.name.clone();
@@ -282,18 +286,15 @@ impl Reader<'_> {
                     self.args
                         .delimiter
                         .unwrap_or(if format == Format::Tsv { b'\t' } else { b',' });
-                if offset == 0 {
-                    skip_bom(&mut input)?;
-                }
+                let offset = skip_bom(&mut input, offset)?;
+                let start = (offset, header);
                 let end =
-                    csv::extract(&mut *input.reader, &name, offset, header, &options, emitter)?;
+                    csv::extract(&mut *input.reader, &name, start, growing, &options, emitter)?;
                 let header = (!end.header.is_empty()).then_some(end.header);
                 Ok((end.offset, header))
             }
             Format::Json | Format::Ndjson => {
-                if offset == 0 {
-                    skip_bom(&mut input)?;
-                }
+                let offset = skip_bom(&mut input, offset)?;
                 // Up to the first byte that is not space when that settles it, else to the end
                 // of the first line that is not blank, which is all looks_like_ndjson() reads.
                 let named_ndjson = format == Format::Ndjson && format_named;
@@ -351,16 +352,22 @@ impl Reader<'_> {
     }
 }
 
-/// Passes over a UTF-8 byte order mark at the start of a text input.
-fn skip_bom(input: &mut Input) -> Result<()> {
+/// Passes over a UTF-8 byte order mark at the start of a text input that starts at byte
+/// `offset` of its file; returns the offset of the first byte after it.
+fn skip_bom(input: &mut Input, offset: u64) -> Result<u64> {
+    const BOM: &[u8] = b"\xef\xbb\xbf";
+    if offset != 0 {
+        return Ok(offset);
+    }
     let head = input
         .reader
-        .peek(3)
+        .peek(BOM.len())
         .map_err(|e| Error::io(format!("cannot read {}", input.name), e))?;
-    if head.starts_with(b"\xef\xbb\xbf") {
-        input.reader.consume(3);
+    if !head.starts_with(BOM) {
+        return Ok(offset);
     }
-    Ok(())
+    input.reader.consume(BOM.len());
+    Ok(BOM.len() as u64)
 }
 
 /// Copies a stream (stdin, or a compressed file) to an unnamed temporary file, for formats
