@@ -141,25 +141,21 @@ mod tests {
         assert_eq!(Format::sniff(b"\xef\xbb\xbf  {\"a\":1}"), Format::Ndjson);
         assert_eq!(Format::sniff(b"[{}]"), Format::Json);
         assert_eq!(Format::sniff(b"a,b\n"), Format::Csv);
-        for undecided in [
-            &b""[..],
-            b"PA",
-            b"ARROW",
-            b"\xff\xff",
-            b"\xef\xbb",
-            b"\xef\xbb\xbf \n",
+        for (head, undecided) in [
+            (&b""[..], true),
+            (b"PA", true),
+            (b"ARROW", true),
+            (b"\xff\xff", true),
+            (b"\xef\xbb", true),
+            (b"\xef\xbb\xbf \n", true),
+            (b"PAR1", false),
+            (b"PAB", false),
+            (b"{", false),
+            (b" [", false),
+            (b"\xef\xbb\xbfa", false),
+            (b"\xff\xff\xff\xff", false),
         ] {
-            assert!(Format::undecided(undecided), "{undecided:?}");
-        }
-        for decided in [
-            &b"PAR1"[..],
-            b"PAB",
-            b"{",
-            b" [",
-            b"\xef\xbb\xbfa",
-            b"\xff\xff\xff\xff",
-        ] {
-            assert!(!Format::undecided(decided), "{decided:?}");
+            assert_eq!(Format::undecided(head), undecided, "{head:?}");
         }
     }
 
