@@ -717,7 +717,7 @@ fn state_counts_a_byte_order_mark_and_waits_for_an_open_quoted_field() {
     assert_eq!(out.text(), "");
     assert!(
         out.stderr
-            .contains("(byte 11): a quoted field is still open"),
+            .contains("bom.csv:3 (byte 11): a quoted field is still open"),
         "{}",
         out.stderr
     );

@@ -7,6 +7,7 @@ use sluice_stream::json::write_string;
 use sluice_stream::{Error, Position, Result};
 
 use crate::emit::Emitter;
+use crate::state::Resume;
 
 /// How CSV values become JSON.
 #[derive(Debug, Clone)]
@@ -31,21 +32,17 @@ pub struct CsvOptions {
 pub fn extract(
     input: &mut dyn PeekRead,
     source: &str,
-    (offset, resumed_header): (u64, Option<Vec<String>>),
+    start: Resume,
     growing: bool,
     options: &CsvOptions,
     emitter: &mut Emitter<'_>,
-) -> Result<CsvEnd> {
-    let mut rows = Rows::new(input, options, source, offset);
-    let names = match resumed_header {
+) -> Result<Resume> {
+    let mut rows = Rows::new(input, options, source, start.offset);
+    rows.reader.set_line(start.lines + 1);
+    let names = match start.header {
         Some(names) => names,
         None if options.header => match rows.next()? {
-            Row::End => {
-                return Ok(CsvEnd {
-                    offset: rows.offset,
-                    header: Vec::new(),
-                })
-            }
+            Row::End => return Ok(rows.reached(None)),
             Row::Oversize { .. } => {
                 return Err(Error::BadInput {
                     position: rows.position(),
@@ -83,9 +80,10 @@ pub fn extract(
                      is left for the next run",
                     rows.position()
                 );
-                return Ok(CsvEnd {
+                return Ok(Resume {
                     offset: rows.row_start,
-                    header: names,
+                    lines: rows.row_line - 1,
+                    header: Some(names),
                 });
             }
             Row::Unterminated { truncated } => {
@@ -132,18 +130,7 @@ pub fn extract(
             }
         }
     }
-    Ok(CsvEnd {
-        offset: rows.offset,
-        header: names,
-    })
-}
-
-/// Where CSV reading stopped.
-pub struct CsvEnd {
-    /// Byte offset just past the last row.
-    pub offset: u64,
-    /// The column names (for resuming an appended file).
-    pub header: Vec<String>,
+    Ok(rows.reached((!names.is_empty()).then_some(names)))
 }
 
 enum Row {
@@ -225,6 +212,15 @@ impl<'a> Rows<'a> {
 
     fn fields(&self) -> &[u8] {
         &self.fields[..self.len]
+    }
+
+    /// Where reading stopped: after the last row read.
+    fn reached(&self, header: Option<Vec<String>>) -> Resume {
+        Resume {
+            offset: self.offset,
+            lines: self.reader.line() - 1,
+            header,
+        }
     }
 
     fn ends(&self) -> &[usize] {

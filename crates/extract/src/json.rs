@@ -8,17 +8,18 @@ use sluice_stream::lines::LineReader;
 use sluice_stream::{Error, Position, Result};
 
 use crate::emit::Emitter;
+use crate::state::Resume;
 
-/// Reads NDJSON: every non-blank line must be one JSON object. Valid lines are written as
-/// they are. Returns the byte offset after the last line read.
+/// Reads NDJSON from `start`: every non-blank line must be one JSON object. Valid lines are
+/// written as they are. Returns where reading stopped (after the last line read).
 pub fn extract_lines(
     input: &mut dyn PeekRead,
     source: &str,
-    offset: u64,
+    start: Resume,
     max_record_bytes: usize,
     emitter: &mut Emitter<'_>,
-) -> Result<u64> {
-    let mut lines = LineReader::new(input, max_record_bytes, offset);
+) -> Result<Resume> {
+    let mut lines = LineReader::new(input, max_record_bytes, start.offset).after_lines(start.lines);
     let mut buf = Vec::with_capacity(4096);
     loop {
         emitter.flush_if_paused(*lines.get_mut())?;
@@ -51,7 +52,11 @@ pub fn extract_lines(
             Err(reason) => emitter.reject(&position(), &reason, &buf, false)?,
         }
     }
-    Ok(lines.offset())
+    Ok(Resume {
+        offset: lines.offset(),
+        lines: lines.lines(),
+        header: None,
+    })
 }
 
 fn trim(b: &[u8]) -> &[u8] {

@@ -24,7 +24,7 @@ pub use crate::csv::is_json_number;
 use crate::csv::CsvOptions;
 use crate::emit::{Emitter, Sink};
 pub use crate::sources::Format;
-use crate::state::{Plan, State};
+use crate::state::{Plan, Resume, State};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -225,57 +225,55 @@ impl Reader<'_> {
         let state = state.filter(|_| !is_stdin(name));
         let Some(state) = state else {
             return self
-                .extract_input(input, format, named.is_some(), (0, None), false, emitter)
+                .extract_input(
+                    input,
+                    format,
+                    named.is_some(),
+                    Resume::default(),
+                    false,
+                    emitter,
+                )
                 .map(|_| ());
         };
         let append_only = input.compression == Compression::None
             && matches!(format, Format::Csv | Format::Tsv | Format::Ndjson);
         drop(input);
         let file = File::open(name).map_err(|e| Error::io(format!("cannot open {name}"), e))?;
-        let Plan::Read { start, end, header } = state.plan(name, &file, append_only)? else {
+        let Plan::Read { start, end } = state.plan(name, &file, append_only)? else {
             return Ok(());
         };
         let input = if append_only {
             let mut range =
                 File::open(name).map_err(|e| Error::io(format!("cannot open {name}"), e))?;
             range
-                .seek(SeekFrom::Start(start))
+                .seek(SeekFrom::Start(start.offset))
                 .map_err(|e| Error::io(format!("cannot read {name}"), e))?;
+            let len = end - start.offset;
             let raw: Box<dyn Read + Send> = match self.bar {
-                Some(bar) => Box::new(bar.wrap_read(range.take(end - start))),
-                None => Box::new(range.take(end - start)),
+                Some(bar) => Box::new(bar.wrap_read(range.take(len))),
+                None => Box::new(range.take(len)),
             };
-            input::from_reader(name, raw, Some(end - start))?
+            input::from_reader(name, raw, Some(len))?
         } else {
             input::open(name, self.bar)?
         };
-        let header = if start == 0 { None } else { header };
-        let reached =
-            self.extract_input(input, format, true, (start, header), append_only, emitter)?;
+        let reached = self.extract_input(input, format, true, start, append_only, emitter)?;
         // The state is saved only after all output is flushed (in run()).
-        let (offset, header) = reached;
-        state.record(
-            name,
-            &file,
-            if append_only { offset } else { end },
-            append_only,
-            header,
-        )
+        state.record(name, &file, reached, append_only)
     }
 
-    /// Reads one opened input, which starts at byte `offset` of its file, after a CSV `header`
-    /// read by an earlier run. `growing` says it is a range of a file that may still grow, so
-    /// a CSV row left open at its end is left for the next run. Returns the offset reached and
-    /// the CSV header, for the state.
+    /// Reads one opened input, which starts where `start` says in its file. `growing` says it
+    /// is a range of a file that may still grow, so a CSV row left open at its end is left for
+    /// the next run. Returns where reading stopped, for the state (append-only files).
     fn extract_input(
         &self,
         mut input: Input,
         format: Format,
         format_named: bool,
-        (offset, header): (u64, Option<Vec<String>>),
+        mut start: Resume,
         growing: bool,
         emitter: &mut Emitter<'_>,
-    ) -> Result<(u64, Option<Vec<String>>)> {
+    ) -> Result<Resume> {
         let name = input.name.clone();
         let max = self.args.common.max_record_len();
         let columns = self.args.columns.as_deref();
@@ -286,15 +284,11 @@ impl Reader<'_> {
                     self.args
                         .delimiter
                         .unwrap_or(if format == Format::Tsv { b'\t' } else { b',' });
-                let offset = skip_bom(&mut input, offset)?;
-                let start = (offset, header);
-                let end =
-                    csv::extract(&mut *input.reader, &name, start, growing, &options, emitter)?;
-                let header = (!end.header.is_empty()).then_some(end.header);
-                Ok((end.offset, header))
+                start.offset = skip_bom(&mut input, start.offset)?;
+                csv::extract(&mut *input.reader, &name, start, growing, &options, emitter)
             }
             Format::Json | Format::Ndjson => {
-                let offset = skip_bom(&mut input, offset)?;
+                start.offset = skip_bom(&mut input, start.offset)?;
                 // Up to the first byte that is not space when that settles it, else to the end
                 // of the first line that is not blank, which is all looks_like_ndjson() reads.
                 let named_ndjson = format == Format::Ndjson && format_named;
@@ -312,11 +306,10 @@ impl Reader<'_> {
                 let first = head.iter().find(|b| !b.is_ascii_whitespace()).copied();
                 let lines = first != Some(b'[') && (named_ndjson || json::looks_like_ndjson(head));
                 if lines {
-                    let end = json::extract_lines(&mut *input.reader, &name, offset, max, emitter)?;
-                    Ok((end, None))
+                    json::extract_lines(&mut *input.reader, &name, start, max, emitter)
                 } else {
                     json::extract_values(&mut *input.reader, &name, max, emitter)?;
-                    Ok((0, None))
+                    Ok(Resume::default())
                 }
             }
             Format::Parquet | Format::Arrow => {
@@ -329,7 +322,7 @@ impl Reader<'_> {
                         columns,
                         emitter,
                     )?;
-                    return Ok((0, None));
+                    return Ok(Resume::default());
                 }
                 let file = if input.compression == Compression::None && !is_stdin(&name) {
                     File::open(&name).map_err(|e| Error::io(format!("cannot open {name}"), e))?
@@ -346,7 +339,7 @@ impl Reader<'_> {
                         bar.inc(size);
                     }
                 }
-                Ok((0, None))
+                Ok(Resume::default())
             }
         }
     }

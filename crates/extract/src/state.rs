@@ -32,6 +32,20 @@ pub struct FileState {
     /// The CSV column names, to resume a file past its header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub header: Option<Vec<String>>,
+    /// Lines before `offset` (0 in states written before it was kept).
+    #[serde(default)]
+    pub lines: u64,
+}
+
+/// Where reading a file starts, or where it stopped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resume {
+    /// The byte offset.
+    pub offset: u64,
+    /// Lines before `offset`, so that positions name the file's own line numbers.
+    pub lines: u64,
+    /// The CSV column names, read by an earlier run.
+    pub header: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -52,13 +66,9 @@ pub struct State {
 pub enum Plan {
     /// Nothing new since the last run.
     Skip,
-    /// Read from `start` up to `end` (exclusive; the end of the last complete line for
-    /// append-only files), with the header remembered from an earlier run.
-    Read {
-        start: u64,
-        end: u64,
-        header: Option<Vec<String>>,
-    },
+    /// Read from `start` up to byte `end` (exclusive; the end of the last complete line for
+    /// append-only files).
+    Read { start: Resume, end: u64 },
 }
 
 impl State {
@@ -105,32 +115,35 @@ impl State {
                 Plan::Skip
             } else {
                 Plan::Read {
-                    start: 0,
+                    start: Resume::default(),
                     end: meta.size(),
-                    header: None,
                 }
             });
         }
-        let (start, header) = match same_file {
-            Some(s) if s.append_only && s.offset <= meta.size() => (s.offset, s.header.clone()),
-            _ => (0, None),
+        let start = match same_file {
+            Some(s) if s.append_only && s.offset > 0 && s.offset <= meta.size() => Resume {
+                offset: s.offset,
+                lines: s.lines,
+                header: s.header.clone(),
+            },
+            _ => Resume::default(),
         };
         let end = end_of_last_line(file, meta.size(), name)?;
-        Ok(if end <= start {
+        Ok(if end <= start.offset {
             Plan::Skip
         } else {
-            Plan::Read { start, end, header }
+            Plan::Read { start, end }
         })
     }
 
-    /// Records that `name` was emitted up to `offset`.
+    /// Records that `name` was emitted up to where `reached` says (append-only files) or
+    /// whole.
     pub fn record(
         &mut self,
         name: &str,
         file: &File,
-        offset: u64,
+        reached: Resume,
         append_only: bool,
-        header: Option<Vec<String>>,
     ) -> Result<()> {
         let meta = file
             .metadata()
@@ -143,11 +156,20 @@ impl State {
             FileState {
                 dev: meta.dev(),
                 inode: meta.ino(),
-                size: if append_only { offset } else { meta.size() },
+                size: if append_only {
+                    reached.offset
+                } else {
+                    meta.size()
+                },
                 mtime_ns: mtime_ns(&meta),
-                offset: if append_only { offset } else { meta.size() },
+                offset: if append_only {
+                    reached.offset
+                } else {
+                    meta.size()
+                },
                 append_only,
-                header,
+                header: reached.header,
+                lines: reached.lines,
             },
         );
         Ok(())
@@ -197,6 +219,14 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    fn read(offset: u64, end: u64) -> Plan {
+        let start = Resume {
+            offset,
+            ..Resume::default()
+        };
+        Plan::Read { start, end }
+    }
+
     #[test]
     fn append_only_files_resume_at_complete_lines() {
         let dir = tempfile::tempdir().unwrap();
@@ -206,15 +236,13 @@ mod tests {
         let state_path = dir.path().join("state.json");
         let mut state = State::load(&state_path, &state_path).unwrap();
         let file = File::open(&log).unwrap();
-        assert_eq!(
-            state.plan(&name, &file, true).unwrap(),
-            Plan::Read {
-                start: 0,
-                end: 8,
-                header: None
-            }
-        );
-        state.record(&name, &file, 8, true, None).unwrap();
+        assert_eq!(state.plan(&name, &file, true).unwrap(), read(0, 8));
+        let reached = Resume {
+            offset: 8,
+            lines: 1,
+            header: None,
+        };
+        state.record(&name, &file, reached, true).unwrap();
         state.save().unwrap();
 
         let state = State::load(&state_path, &state_path).unwrap();
@@ -228,22 +256,18 @@ mod tests {
         assert_eq!(
             state.plan(&name, &file, true).unwrap(),
             Plan::Read {
-                start: 8,
-                end: 16,
-                header: None
+                start: Resume {
+                    offset: 8,
+                    lines: 1,
+                    header: None
+                },
+                end: 16
             }
         );
         // Replaced by a new file: read from the start.
         std::fs::remove_file(&log).unwrap();
         std::fs::write(&log, "{\"b\":1}\n").unwrap();
         let file = File::open(&log).unwrap();
-        assert_eq!(
-            state.plan(&name, &file, true).unwrap(),
-            Plan::Read {
-                start: 0,
-                end: 8,
-                header: None
-            }
-        );
+        assert_eq!(state.plan(&name, &file, true).unwrap(), read(0, 8));
     }
 }

@@ -45,6 +45,17 @@ impl<R: BufRead> LineReader<R> {
         self.offset
     }
 
+    /// Numbers lines after `lines` earlier ones (when resuming a file mid-way).
+    pub fn after_lines(mut self, lines: u64) -> Self {
+        self.line = lines;
+        self
+    }
+
+    /// Lines read so far, counting the earlier ones given to [`LineReader::after_lines`].
+    pub fn lines(&self) -> u64 {
+        self.line
+    }
+
     /// The underlying reader.
     pub fn get_mut(&mut self) -> &mut R {
         &mut self.reader
