@@ -83,7 +83,7 @@ pub fn extract(
                 return Ok(Resume {
                     offset: rows.row_start,
                     lines: rows.row_line - 1,
-                    header: Some(names),
+                    header: (!names.is_empty()).then_some(names),
                 });
             }
             Row::Unterminated { truncated } => {
