@@ -384,7 +384,17 @@ fn retention_deletes_old_segments_only() {
 #[test]
 fn envelopes_copy_a_topic_faithfully() {
     let dir = tmp();
-    let input = b"{\"key\":\"a\",\"value\":{\"x\":1},\"headers\":{\"h\":\"1\"},\"timestamp\":5}\n{\"key\":\"a\",\"value\":null}\n{\"value\":{\"y\":2},\"partition\":1}\n";
+    let input = concat!(
+        r#"{"key":"a","value":{"x":1},"headers":{"h":"1"},"timestamp":5}"#,
+        "\n",
+        r#"{"key":"a","value":null}"#,
+        "\n",
+        r#"{"value":{"y":2},"partition":1}"#,
+        "\n",
+        r#"{"value":{"big":-9223372036854775809, "f":0.1000000000000000055511151231257827,"e":1e400,"z":-0},"headers":{"h":"1","h":"2","n":null},"key":7.50}"#,
+        "\n"
+    )
+    .as_bytes();
     produce(
         dir.path(),
         &["src", "--envelope", "--partitions", "2"],
@@ -398,25 +408,87 @@ fn envelopes_copy_a_topic_faithfully() {
         &copy.stdout,
     )
     .expect_clean();
-    let strip = |out: Output| -> Vec<Value> {
-        out.records()
-            .into_iter()
-            .map(|mut e| {
-                e.as_object_mut().unwrap().remove("topic");
-                e
-            })
-            .collect()
-    };
-    let a = strip(consume(dir.path(), &["src", "--envelope"]));
-    let b = strip(consume(dir.path(), &["dst", "--envelope"]));
-    assert_eq!(a, b);
-    assert_eq!(a.len(), 3);
+    // Byte for byte, but for the topic's name: numbers as spelled, repeated header names.
+    let src = consume(dir.path(), &["src", "--envelope"]).text();
+    let dst = consume(dir.path(), &["dst", "--envelope"]).text();
+    assert_eq!(src.replace(r#"{"topic":"src","#, r#"{"topic":"dst","#), dst);
+    assert_eq!(dst.lines().count(), 4);
+    assert!(
+        dst.contains(r#""key":"7.50","headers":{"h":"1","h":"2","n":null},"value":{"big":-9223372036854775809, "f":0.1000000000000000055511151231257827,"e":1e400,"z":-0}}"#),
+        "{dst}"
+    );
+    assert!(dst.contains(r#""timestamp":5,"key":"a","headers":{"h":"1"},"value":{"x":1}}"#));
+    assert!(dst.contains(r#""key":"a","headers":{},"value":null}"#));
     // A tombstone has no value: not written without --envelope.
-    assert_eq!(consume(dir.path(), &["src"]).records().len(), 2);
-    assert!(a.iter().any(|e| e["value"].is_null() && e["key"] == "a"));
-    assert!(a
-        .iter()
-        .any(|e| e["headers"]["h"] == "1" && e["timestamp"] == 5));
+    assert_eq!(
+        consume(dir.path(), &["src"])
+            .stdout
+            .split(|&b| b == b'\n')
+            .count(),
+        4
+    );
+}
+
+#[test]
+fn a_damaged_record_goes_through_on_error_and_reading_goes_on_after_it() {
+    let dir = tmp();
+    produce(dir.path(), &["t"], &records(0..100)).expect_clean();
+    let segment = dir.path().join("t/0/00000000000000000000.log");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let at = bytes.windows(9).position(|w| w == b"{\"id\":40,").unwrap();
+    bytes[at + 8] = b'9'; // {"id":49,… no longer matches its checksum
+    std::fs::write(&segment, &bytes).unwrap();
+
+    let failed = consume(dir.path(), &["t"]);
+    failed.expect_code(1);
+    assert_eq!(ids(&failed), (0..40).collect::<Vec<_>>());
+    assert!(
+        failed.stderr.contains("offset 40 cannot be read"),
+        "{}",
+        failed.stderr
+    );
+    // From a later offset, the damage is not in the way.
+    assert_eq!(
+        ids(consume(dir.path(), &["t", "--from", "50"]).expect_clean()),
+        (50..100).collect::<Vec<_>>()
+    );
+    let letters = dir.path().join("dead.ndjson");
+    let policy = format!("dead-letter={}", s(&letters));
+    let skipped = consume(dir.path(), &["t", "--group", "g", "--on-error", &policy]);
+    skipped.expect_code(0);
+    let expected: Vec<u64> = (0..100).filter(|&i| i != 40).collect();
+    assert_eq!(ids(&skipped), expected);
+    let letter: Value = serde_json::from_str(&std::fs::read_to_string(&letters).unwrap()).unwrap();
+    assert_eq!(letter["program"], "consume");
+    assert!(
+        letter["reason"].as_str().unwrap().contains("offset 40"),
+        "{letter}"
+    );
+    let lag = consume(dir.path(), &["--lag", "--group", "g", "t"]).records();
+    assert_eq!(lag[0]["committed"], 100);
+}
+
+#[test]
+fn a_group_commits_where_it_starts_and_offsets_stay_inside_the_partition() {
+    let dir = tmp();
+    produce(dir.path(), &["t"], &records(0..5)).expect_clean();
+    // A group that starts at latest reads, on its next run, what came in between.
+    let first = consume(dir.path(), &["t", "--group", "cron", "--from", "latest"]);
+    assert!(first.expect_clean().stdout.is_empty());
+    produce(dir.path(), &["t"], &records(5..8)).expect_clean();
+    let second = consume(dir.path(), &["t", "--group", "cron", "--from", "latest"]);
+    assert_eq!(ids(second.expect_clean()), vec![5, 6, 7]);
+    // A reset past the end stops at the end; records produced after it are read.
+    let reset = consume(dir.path(), &["--reset", "100", "--group", "g", "t"]);
+    assert_eq!(reset.expect_clean().records()[0]["offsets"]["0"], 8);
+    produce(dir.path(), &["t"], &records(8..10)).expect_clean();
+    assert_eq!(
+        ids(&consume(dir.path(), &["t", "--group", "g"])),
+        vec![8, 9]
+    );
+    // The log directory's own entries are not topic names.
+    produce(dir.path(), &[".groups"], &records(0..1)).expect_code(2);
+    assert_eq!(consume(dir.path(), &["--list-groups"]).records().len(), 2);
 }
 
 #[test]

@@ -12,9 +12,9 @@ use serde_json::{json, Value};
 use sluice_cli::{parse_duration_ms, CommonArgs, LogDirArgs};
 use sluice_log::envelope::{now_ms, parse_time, write_envelope};
 use sluice_log::group::{self, Member};
-use sluice_log::{Partition, PartitionReader, Topic};
+use sluice_log::{Damaged, Partition, PartitionReader, Topic};
 use sluice_stream::output::StdoutWriter;
-use sluice_stream::{Error, Result, Stats};
+use sluice_stream::{Error, Position, Rejects, Result, Stats};
 
 use crate::wake::Wake;
 
@@ -35,7 +35,13 @@ A pipeline that must not lose records when a later stage fails (two-step commit)
 const DELIVERY_HELP: &str = "\
 Where reading starts: with --group, at the group's committed offsets; where nothing is
 committed (or without a group), at --from: earliest (the default), latest, an offset, -N (the
-last N records of each partition), an RFC 3339 time, or a relative time such as -1h.
+last N records of each partition), an RFC 3339 time, or a relative time such as -1h. A group
+commits where it started, so a group that starts at latest reads what comes after it on its
+next run. An offset outside a partition moves to its nearest end (also for --reset).
+
+Damage: a record that fails its checksum, with whole records after it, goes through
+--on-error: fail stops (exit 1); skip and dead-letter go on after it and name on stderr the
+offsets that were lost. A value longer than --max-record-bytes goes the same way.
 
 Delivery: offsets are committed only after the records were written and flushed to stdout
 (at exit, and after each flush with --follow), so a crash replays rather than loses
@@ -107,8 +113,9 @@ pub struct Args {
     #[arg(long, value_name = "auto|FILE")]
     pub commit: Option<String>,
 
-    /// Show each partition's lag for --group: end offset minus committed offset, and the age
-    /// of the oldest unconsumed record.
+    /// Show each partition's lag for --group: end offset minus committed offset (or minus the
+    /// start offset, where retention deleted the committed one), and the age of the oldest
+    /// unconsumed record.
     #[arg(long, requires = "group")]
     pub lag: bool,
 
@@ -345,17 +352,16 @@ impl StartSpec {
     }
 
     fn resolve(&self, part: &Partition) -> Result<u64> {
-        let err = io_err("cannot read partition");
+        let err = || io_err("cannot read partition");
+        let start = || part.start_offset().map_err(err());
+        let end = || part.end_offset().map_err(err());
         Ok(match self {
-            StartSpec::Earliest => part.start_offset().map_err(err)?,
-            StartSpec::Latest => part.end_offset().map_err(err)?,
-            StartSpec::Offset(o) => *o,
-            StartSpec::Last(n) => {
-                let end = part.end_offset().map_err(io_err("cannot read partition"))?;
-                end.saturating_sub(*n)
-                    .max(part.start_offset().map_err(err)?)
-            }
-            StartSpec::Time(t) => part.offset_for_time(*t).map_err(err)?,
+            StartSpec::Earliest => start()?,
+            StartSpec::Latest => end()?,
+            // As Kafka's tools do, an offset outside the partition is moved to its nearest end.
+            StartSpec::Offset(o) => (*o).min(end()?).max(start()?),
+            StartSpec::Last(n) => end()?.saturating_sub(*n).max(start()?),
+            StartSpec::Time(t) => part.offset_for_time(*t).map_err(err())?,
         })
     }
 }
@@ -385,6 +391,8 @@ struct Consumer<'a> {
     reached: BTreeMap<(usize, u32), u64>,
     /// End offsets as of start, for `--until-end` with groups.
     ends: BTreeMap<(usize, u32), u64>,
+    /// Damaged and oversize records go through --on-error.
+    rejects: Rejects,
 }
 
 impl<'a> Consumer<'a> {
@@ -429,6 +437,7 @@ impl<'a> Consumer<'a> {
             written: 0,
             reached: BTreeMap::new(),
             ends,
+            rejects: Rejects::new(args.common.on_error.clone(), "consume")?,
         })
     }
 
@@ -473,9 +482,25 @@ impl<'a> Consumer<'a> {
                         .copied(),
                     None => None,
                 };
+                let end_now = part.end_offset().map_err(io_err("cannot read partition"))?;
                 let from = match committed {
-                    Some(o) => o,
-                    None => self.start.resolve(&part)?,
+                    Some(o) if o <= end_now => o,
+                    _ => {
+                        if let Some(o) = committed {
+                            eprintln!(
+                                "consume: {} partition {p}: the committed offset {o} is past \
+                                 the end ({end_now}); starting from --from {}",
+                                self.topics[t].name, self.args.from
+                            );
+                        }
+                        let from = self.start.resolve(&part)?;
+                        // Kafka's consumers commit the position they start from, so that a
+                        // group that starts at `latest` reads what comes after it next time.
+                        if self.args.group.is_some() {
+                            self.reached.insert((t, p), from);
+                        }
+                        from
+                    }
                 };
                 let end = (!self.args.follow).then(|| self.ends.get(&(t, p)).copied().unwrap_or(0));
                 let reader = part.reader(from).map_err(io_err("cannot read partition"))?;
@@ -538,12 +563,15 @@ impl<'a> Consumer<'a> {
             }
         }
         self.out.flush()?;
+        // Dead letters are made durable before the offsets past them are committed.
+        self.rejects.finish()?;
         match &self.args.checkpoint {
             Some(path) => self.write_checkpoint(path)?,
             None => self.commit_reached()?,
         }
+        stats.rejected = self.rejects.count();
         stats.records_out = self.written;
-        stats.records_in = self.written;
+        stats.records_in = self.written + stats.rejected;
         stats.bytes_out = self.out.bytes();
         if self.args.common.stats {
             eprintln!("{}", stats.to_json());
@@ -579,11 +607,27 @@ impl<'a> Consumer<'a> {
                     a.done = true;
                     break;
                 }
-                let Some(record) = a
-                    .reader
-                    .next_view()
-                    .map_err(io_err("cannot read partition"))?
-                else {
+                let next = match a.reader.next_view() {
+                    Ok(next) => next,
+                    Err(e) => match e.get_ref().and_then(|e| e.downcast_ref::<Damaged>()) {
+                        Some(damaged) => {
+                            let position =
+                                Position::source(format!("{topic} partition {}", a.partition));
+                            self.rejects.reject(
+                                &position,
+                                &damaged.to_string(),
+                                &damaged.bytes,
+                                damaged.len > damaged.bytes.len() as u64,
+                            )?;
+                            eprintln!("consume: {position}: {damaged}; going on after them");
+                            a.reader.skip_damage();
+                            delivered = Some(a.reader.position());
+                            continue;
+                        }
+                        None => return Err(Error::io("cannot read partition", e)),
+                    },
+                };
+                let Some(record) = next else {
                     if a.end.is_some() {
                         // The end known at start is not reachable (retention removed it, or a
                         // reset moved past it): nothing more to read.
@@ -596,6 +640,21 @@ impl<'a> Consumer<'a> {
                     break;
                 }
                 delivered = Some(record.offset + 1);
+                let size = record.value.map_or(0, <[u8]>::len);
+                if size > self.args.common.max_record_len() {
+                    let position = Position::source(format!(
+                        "{topic} partition {} offset {}",
+                        a.partition, record.offset
+                    ));
+                    let reason = format!(
+                        "a value of {size} bytes is longer than --max-record-bytes ({})",
+                        self.args.common.max_record_bytes
+                    );
+                    let value = record.value.unwrap_or_default();
+                    let kept = &value[..value.len().min(self.args.common.max_record_len())];
+                    self.rejects.reject(&position, &reason, kept, true)?;
+                    continue;
+                }
                 if self.args.envelope {
                     self.line.clear();
                     write_envelope(&mut self.line, topic, a.partition, &record);

@@ -1,8 +1,8 @@
 //! Records as JSON: the envelope `consume --envelope` writes and `produce --envelope` reads,
 //! `{"topic","partition","offset","timestamp","key","headers","value"}`, and timestamps.
 
-use serde_json::Value;
 use sluice_stream::json::write_string;
+use sluice_stream::scan::{self, Kind};
 
 use crate::record::{Record, RecordView};
 
@@ -33,9 +33,7 @@ pub fn write_envelope(out: &mut Vec<u8>, topic: &str, partition: u32, record: &R
     out.extend_from_slice(b"},\"value\":");
     match record.value {
         None => out.extend_from_slice(b"null"),
-        Some(v) if serde_json::from_slice::<serde::de::IgnoredAny>(v).is_ok() => {
-            out.extend_from_slice(v)
-        }
+        Some(v) if scan::validate_value(v).is_ok() => out.extend_from_slice(v),
         Some(v) => write_bytes(out, Some(v)),
     }
     out.push(b'}');
@@ -55,68 +53,93 @@ pub struct Envelope {
     pub partition: Option<u32>,
 }
 
-/// Reads an envelope line. `value` may be any JSON (stored as its compact text) or null (a
+/// Reads an envelope line. `value` may be any JSON, stored as it is spelled, or null (a
 /// tombstone); `key` a string, other JSON (stored as its text) or null; `headers` an object of
-/// strings or nulls; `timestamp` ms since the epoch or RFC 3339; `partition` a number.
-pub fn read_envelope(line: &str) -> Result<Envelope, String> {
-    let value: Value = serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
-    let Value::Object(mut obj) = value else {
-        return Err("an envelope is a JSON object".into());
-    };
-    if !obj.contains_key("value") {
-        return Err("an envelope needs a \"value\" (null for a tombstone)".into());
-    }
-    let text = |v: Value| match v {
-        Value::Null => None,
-        Value::String(s) => Some(s.into_bytes()),
-        other => Some(other.to_string().into_bytes()),
-    };
-    let value = match obj.remove("value").expect("checked") {
-        Value::Null => None,
-        other => Some(other.to_string().into_bytes()),
-    };
-    let key = obj.remove("key").and_then(text);
+/// strings or nulls, whose names may repeat; `timestamp` ms since the epoch or RFC 3339;
+/// `partition` a number. Where a field repeats, the last one counts.
+pub fn read_envelope(line: &[u8]) -> Result<Envelope, String> {
+    let mut fields = Vec::new();
+    scan::object_fields(line, &mut fields)?;
+    let field = |name: &str| scan::find(line, &fields, name.as_bytes());
+    let value = field("value")
+        .ok_or("an envelope needs a \"value\" (null for a tombstone)")?
+        .trim_ascii();
     let mut headers = Vec::new();
-    match obj.remove("headers") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(h)) => {
-            for (name, v) in h {
-                headers.push((name, text(v)));
+    match field("headers").map(<[u8]>::trim_ascii) {
+        None => {}
+        Some(raw) if Kind::of(raw) == Kind::Null => {}
+        Some(raw) if Kind::of(raw) == Kind::Object => {
+            let mut inner = Vec::new();
+            scan::object_fields(raw, &mut inner)?;
+            for header in &inner {
+                let name = scan::unescape(&raw[header.key.clone()])
+                    .ok_or("a header name is not a valid string")?;
+                headers.push((name, text_of(&raw[header.value.clone()])));
             }
         }
         Some(_) => return Err("\"headers\" must be an object".into()),
     }
-    let timestamp = match obj.remove("timestamp") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(timestamp_of(&v).ok_or_else(|| {
-            format!("\"timestamp\" {v} is neither ms since the epoch nor RFC 3339")
+    let timestamp = match field("timestamp").map(<[u8]>::trim_ascii) {
+        None => None,
+        Some(raw) if Kind::of(raw) == Kind::Null => None,
+        Some(raw) => Some(timestamp_of(raw).ok_or_else(|| {
+            format!(
+                "\"timestamp\" {} is neither ms since the epoch nor RFC 3339",
+                String::from_utf8_lossy(raw)
+            )
         })?),
     };
-    let partition = match obj.remove("partition") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(
-            v.as_u64()
-                .and_then(|p| u32::try_from(p).ok())
-                .ok_or_else(|| format!("\"partition\" {v} is not a partition number"))?,
+    let partition = match field("partition").map(<[u8]>::trim_ascii) {
+        None => None,
+        Some(raw) if Kind::of(raw) == Kind::Null => None,
+        Some(raw) => Some(
+            std::str::from_utf8(raw)
+                .ok()
+                .and_then(|text| text.parse::<u32>().ok())
+                .ok_or_else(|| {
+                    format!(
+                        "\"partition\" {} is not a partition number",
+                        String::from_utf8_lossy(raw)
+                    )
+                })?,
         ),
     };
     Ok(Envelope {
         record: Record {
             offset: 0,
             timestamp: timestamp.unwrap_or_else(now_ms),
-            key,
-            value,
+            key: field("key").and_then(text_of),
+            value: (Kind::of(value) != Kind::Null).then(|| value.to_vec()),
             headers,
         },
         partition,
     })
 }
 
-/// A timestamp from JSON: a number of ms since the epoch, or an RFC 3339 string.
-pub fn timestamp_of(value: &Value) -> Option<i64> {
-    match value {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-        Value::String(s) => parse_time(s),
+/// The bytes a JSON value stands for as a key or header value: a string's text, null's
+/// absence, or any other value's own text.
+fn text_of(raw: &[u8]) -> Option<Vec<u8>> {
+    let raw = raw.trim_ascii();
+    match Kind::of(raw) {
+        Kind::Null => None,
+        Kind::String => scan::unescape(raw).map(String::into_bytes),
+        _ => Some(raw.to_vec()),
+    }
+}
+
+/// A timestamp from a valid JSON value: a number of ms since the epoch, or an RFC 3339 string.
+pub fn timestamp_of(raw: &[u8]) -> Option<i64> {
+    match Kind::of(raw) {
+        Kind::Number => {
+            let text = std::str::from_utf8(raw).ok()?;
+            text.parse::<i64>().ok().or_else(|| {
+                text.parse::<f64>()
+                    .ok()
+                    .filter(|f| f.is_finite() && f.abs() < 9.2e18)
+                    .map(|f| f as i64)
+            })
+        }
+        Kind::String => parse_time(&scan::unescape(raw)?),
         _ => None,
     }
 }
@@ -155,7 +178,7 @@ mod tests {
             text,
             r#"{"topic":"weather","partition":2,"offset":7,"timestamp":1356998400000,"key":"JFK","headers":{"src":"w","n":null},"value":{"temp":30.5}}"#
         );
-        let back = read_envelope(&text).unwrap();
+        let back = read_envelope(text.as_bytes()).unwrap();
         assert_eq!(back.partition, Some(2));
         assert_eq!(
             back.record,
@@ -164,9 +187,48 @@ mod tests {
                 ..record
             }
         );
-        let tomb = read_envelope(r#"{"key":"k","value":null,"timestamp":"2013-01-01T00:00:00Z"}"#)
+        let tomb = read_envelope(br#"{"key":"k","value":null,"timestamp":"2013-01-01T00:00:00Z"}"#)
             .unwrap();
         assert_eq!(tomb.record.value, None);
         assert_eq!(tomb.record.timestamp, 1_356_998_400_000);
+    }
+
+    #[test]
+    fn envelopes_keep_values_as_spelled_and_repeated_headers() {
+        let value = br#"{"x": -9223372036854775809, "f":0.1000000000000000055511151231257827,"n":-0,"e":1e400}"#;
+        let record = Record {
+            offset: 3,
+            timestamp: 5,
+            key: Some("k\u{e9}".as_bytes().to_vec()),
+            value: Some(value.to_vec()),
+            headers: vec![
+                ("h".into(), Some(b"1".to_vec())),
+                ("h".into(), Some(b"2".to_vec())),
+                ("h".into(), None),
+            ],
+        };
+        let mut out = Vec::new();
+        write_envelope(&mut out, "t", 0, &record.view());
+        let back = read_envelope(&out).unwrap();
+        assert_eq!(
+            back.record,
+            Record {
+                offset: 0,
+                ..record
+            }
+        );
+        let numbers = read_envelope(br#"{"value":{"a":1},"key":12.50,"timestamp":1e3}"#).unwrap();
+        assert_eq!(numbers.record.key.as_deref(), Some(&b"12.50"[..]));
+        assert_eq!(numbers.record.timestamp, 1000);
+        for (line, reason) in [
+            (&br#"{"key":"k"}"#[..], "needs a \"value\""),
+            (br#"{"value":1,"headers":[1]}"#, "must be an object"),
+            (br#"{"value":1,"partition":-1}"#, "not a partition number"),
+            (br#"{"value":1,"timestamp":"yesterday"}"#, "neither ms"),
+            (br#"[1]"#, "not a JSON object"),
+        ] {
+            let error = read_envelope(line).unwrap_err();
+            assert!(error.contains(reason), "{error}");
+        }
     }
 }

@@ -340,6 +340,8 @@ impl Partition {
             buf: Vec::new(),
             pos: 0,
             end: 0,
+            buf_start: 0,
+            skip: None,
             stay_in_segment: None,
         })
     }
@@ -495,8 +497,64 @@ pub struct PartitionReader {
     buf: Vec<u8>,
     pos: usize,
     end: usize,
+    /// Where `buf[0]` is in the segment file.
+    buf_start: u64,
+    /// Where reading goes on past damage reported by [`Damaged`]: a position in `buf` (or the
+    /// next segment, for `None`) and the offset found there.
+    skip: Option<(Option<usize>, u64)>,
     /// Stop at the end of this segment (for time lookups).
     stay_in_segment: Option<u64>,
+}
+
+/// Damaged bytes in a segment (a record that fails its checksum, or a broken frame) with
+/// whole records after them: the records in between cannot be read. A reader that returned
+/// this error goes on after the damage once told to ([`PartitionReader::skip_damage`]).
+#[derive(Debug)]
+pub struct Damaged {
+    /// The segment (its base offset) and the byte in its file where the damage starts.
+    pub segment: u64,
+    pub byte: u64,
+    /// The first offset lost, and the offset of the next whole record.
+    pub offset: u64,
+    pub next: u64,
+    /// How many bytes are damaged, and the first 64 KiB of them.
+    pub len: u64,
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Display for Damaged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "segment {} is damaged at byte {} (a record's checksum or length is wrong): ",
+            self.segment, self.byte
+        )?;
+        match self.next - self.offset {
+            1 => write!(f, "offset {} cannot be read", self.offset),
+            _ => write!(
+                f,
+                "offsets {} to {} cannot be read",
+                self.offset,
+                self.next - 1
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Damaged {}
+
+/// The first whole record in `bytes` (after its first byte, where the damage is) whose offset
+/// is `from` or later: where it starts, and its offset.
+fn next_whole_record(bytes: &[u8], from: u64) -> Option<(usize, u64)> {
+    // Offsets grow by one per record of at least FRAME + 24 bytes: a bound that rules out
+    // almost every position without a checksum.
+    let most = from + (bytes.len() / (FRAME + 24)) as u64;
+    (1..bytes.len().saturating_sub(FRAME + 8)).find_map(|at| {
+        let field = &bytes[at + FRAME..at + FRAME + 8];
+        let offset = u64::from_le_bytes(field.try_into().expect("8 bytes"));
+        ((from..=most).contains(&offset) && matches!(check_frame(&bytes[at..]), Ok(Some(_))))
+            .then_some((at, offset))
+    })
 }
 
 impl PartitionReader {
@@ -538,22 +596,46 @@ impl PartitionReader {
                     if self.stay_in_segment == Some(base) {
                         return Ok(None);
                     }
-                    let newer = list_segments(&self.dir)?.into_iter().any(|b| b > base);
-                    if newer && self.pos == self.end {
-                        self.current = None;
+                    let newer = list_segments(&self.dir)?.into_iter().find(|&b| b > base);
+                    if newer.is_some() {
+                        // A writer rolls a new segment only once this one is whole: what it
+                        // finished writing after the last read is read first.
+                        if self.fill()? > 0 {
+                            continue;
+                        }
+                        if self.pos == self.end {
+                            self.current = None;
+                            continue;
+                        }
+                    }
+                    // Bytes that are not a whole record are the end while a writer is still
+                    // writing them (or a crash left them, for the next writer to cut off);
+                    // with whole records after them, or a newer segment, they are damage.
+                    let rest = &self.buf[self.pos..self.end];
+                    let skip = match next_whole_record(rest, self.next_offset) {
+                        Some((at, offset)) => (Some(self.pos + at), offset),
+                        None => match newer {
+                            Some(next) => (None, next),
+                            None => return Ok(None),
+                        },
+                    };
+                    if skip.1 == self.next_offset {
+                        // Only records before the ones wanted are damaged.
+                        self.skip = Some(skip);
+                        self.skip_damage();
                         continue;
                     }
-                    if newer {
-                        return Err(io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            format!(
-                                "{}: segment {base} is corrupt at offset {}",
-                                self.dir.display(),
-                                self.next_offset
-                            ),
-                        ));
-                    }
-                    return Ok(None);
+                    self.skip = Some(skip);
+                    let damage = skip.0.map_or(rest.len(), |at| at - self.pos);
+                    let damaged = Damaged {
+                        segment: base,
+                        byte: self.buf_start + self.pos as u64,
+                        offset: self.next_offset,
+                        next: skip.1,
+                        len: damage as u64,
+                        bytes: rest[..damage.min(64 << 10)].to_vec(),
+                    };
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, damaged));
                 }
             }
         };
@@ -569,12 +651,28 @@ impl PartitionReader {
         Ok(Some(view))
     }
 
+    /// Goes on after the damage the last [`Damaged`] error reported: its records are lost.
+    pub fn skip_damage(&mut self) {
+        match self.skip.take() {
+            Some((Some(at), offset)) => {
+                self.pos = at;
+                self.next_offset = offset;
+            }
+            Some((None, offset)) => {
+                self.current = None;
+                self.next_offset = offset;
+            }
+            None => {}
+        }
+    }
+
     /// Reads more of the segment after what is buffered (moving that to the front first);
     /// the buffer grows only for a record larger than it.
     fn fill(&mut self) -> io::Result<usize> {
         if self.pos > 0 {
             self.buf.copy_within(self.pos..self.end, 0);
             self.end -= self.pos;
+            self.buf_start += self.pos as u64;
             self.pos = 0;
         }
         if self.end == self.buf.len() {
@@ -616,6 +714,8 @@ impl PartitionReader {
         self.current = Some((base, file));
         self.pos = 0;
         self.end = 0;
+        self.buf_start = position;
+        self.skip = None;
         Ok(true)
     }
 }

@@ -54,13 +54,12 @@ pub struct Topic {
     pub config: TopicConfig,
 }
 
-/// Topic names are what Kafka allows: letters, digits, `.`, `_`, `-`, at most 249 characters,
-/// not `.` or `..`.
+/// Topic names are what Kafka allows (letters, digits, `.`, `_`, `-`, at most 249 characters),
+/// except a leading `.`: the log directory keeps its own entries (`.groups`) under such names.
 pub fn check_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 249
-        && name != "."
-        && name != ".."
+        && !name.starts_with('.')
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
@@ -68,7 +67,8 @@ pub fn check_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{name:?} is not a valid topic name (letters, digits, '.', '_', '-'; at most 249)"
+            "{name:?} is not a valid topic name (letters, digits, '.', '_', '-', not starting \
+             with '.'; at most 249)"
         ))
     }
 }

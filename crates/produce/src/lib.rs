@@ -19,7 +19,7 @@ use sluice_stream::{Error, Rejects, Result, Stats};
 const EXAMPLES: &str = "\
 Examples:
   extract weather.csv | produce weather --key origin --partitions 3
-  consume weather --envelope --until-end | produce --envelope weather-copy
+  consume weather --envelope --until-end | produce --envelope weather-copy --partitions 3
   produce events --timestamp-field time --header source=cron < events.ndjson
   produce --create weather --partitions 3 --retention 7d
   produce --delete-topic weather";
@@ -233,13 +233,10 @@ impl Reading {
             let item = if line.oversize {
                 Err(oversize_reason(line))
             } else if self.envelope {
-                std::str::from_utf8(block.text(line))
-                    .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))
-                    .and_then(read_envelope)
-                    .map(|envelope| Item::Envelope {
-                        line: index,
-                        envelope: Box::new(envelope),
-                    })
+                read_envelope(block.text(line)).map(|envelope| Item::Envelope {
+                    line: index,
+                    envelope: Box::new(envelope),
+                })
             } else {
                 self.read_line(index, block.text(line), prepared, fields)
             };
@@ -306,9 +303,7 @@ impl Reading {
                     ))
                 }
             };
-            let value: serde_json::Value =
-                serde_json::from_slice(raw).map_err(|e| e.to_string())?;
-            timestamp = Some(timestamp_of(&value).ok_or_else(|| {
+            timestamp = Some(timestamp_of(raw).ok_or_else(|| {
                 format!(
                     "timestamp field {:?} holds {}, neither ms since the epoch nor RFC 3339",
                     dotted(path),
@@ -342,7 +337,15 @@ fn open_topic(log_dir: &Path, args: &Args) -> Result<Topic> {
     let mut topic = match existing {
         Some(t) => t,
         None => {
-            let mut config = TopicConfig::with_partitions(args.partitions.unwrap_or(1));
+            let partitions = args.partitions.unwrap_or(1);
+            if let Some(p) = args.partition.filter(|&p| p >= partitions) {
+                return Err(Error::Usage(format!(
+                    "topic {} does not exist, and --partition {p} is not among the {partitions} \
+                     partition(s) it would be created with (--partitions)",
+                    args.topic
+                )));
+            }
+            let mut config = TopicConfig::with_partitions(partitions);
             config.retention_ms = args.retention;
             config.retention_bytes = args.retention_bytes;
             if let Some(bytes) = args.segment_bytes {
@@ -452,7 +455,8 @@ impl<'a> Producer<'a> {
                             rejects.reject(
                                 &block.position(line),
                                 &format!(
-                                    "partition {p} does not exist (the topic has {partitions})"
+                                    "partition {p} does not exist (the topic has {partitions}; \
+                                     create it with as many as the source: --partitions N)"
                                 ),
                                 block.text(line),
                                 false,
