@@ -1095,3 +1095,44 @@ fn a_late_record_types_the_schema_as_if_it_came_first() {
     let (_, stats) = inferred_schema(dir.path(), &late("\u{c}"), &["--on-error", "skip"]);
     assert_eq!(stats["rejected"], json!(1));
 }
+
+#[test]
+fn row_formats_to_a_closed_stdout_end_quietly() {
+    let dir = tmp();
+    let flights = data("flights.csv.gz");
+    for format in ["csv", "tsv --compression gzip", "ndjson"] {
+        let out = bash(
+            dir.path(),
+            &format!(
+                "set -o pipefail; $EXTRACT --null NA {flights} | $LOAD - --format {format} \
+                 | head -c 100 | wc -c"
+            ),
+        );
+        out.expect_code(0);
+        assert_eq!(out.stderr, "", "{format}");
+        assert_eq!(out.text().trim(), "100", "{format}");
+    }
+}
+
+#[test]
+fn devices_fifos_and_links_named_as_outputs_stay_what_they_are() {
+    let dir = tmp();
+    let out = bash(
+        dir.path(),
+        "set -e; mkfifo fifo; cat fifo > from-fifo & \
+         touch real.csv; ln -s real.csv link.csv; \
+         printf '{\"a\":1}\\n{\"a\":2}\\n' > in.ndjson; \
+         $FILTER '.a == 1' in.ndjson --rejected fifo --on-error dead-letter=/dev/null; wait; \
+         $LOAD --format csv --overwrite link.csv in.ndjson; \
+         $FILTER '.a == 1' in.ndjson --rejected >(cat > substituted) > kept; sleep 0.2; \
+         test -p fifo && test -L link.csv && test -c /dev/null; \
+         cat from-fifo real.csv substituted kept",
+    );
+    out.expect_clean();
+    // The first filter's kept record, then the fifo's, the link target's, the substitution's
+    // and the second filter's.
+    assert_eq!(
+        out.text(),
+        "{\"a\":1}\n{\"a\":2}\na\n1\n2\n{\"a\":2}\n{\"a\":1}\n"
+    );
+}

@@ -253,7 +253,7 @@ impl FileWriter {
                 if !options.columns.is_empty() {
                     writer
                         .write_record(&options.columns)
-                        .map_err(|e| fail(&e))?;
+                        .map_err(|e| csv_error(name, e))?;
                 }
                 Kind::Csv(Box::new(writer), options.columns.clone())
             }
@@ -344,11 +344,11 @@ impl FileWriter {
                     let text = field(fields, column).and_then(scalar_text);
                     writer
                         .write_field(text.as_deref().unwrap_or(""))
-                        .map_err(|e| Error::Other(format!("cannot write {name}: {e}")))?;
+                        .map_err(|e| csv_error(name, e))?;
                 }
                 writer
                     .write_record(None::<&[u8]>)
-                    .map_err(|e| Error::Other(format!("cannot write {name}: {e}")))?;
+                    .map_err(|e| csv_error(name, e))?;
                 self.rows += 1;
             }
             Kind::Parquet(_, decoder) | Kind::Arrow(_, decoder) => {
@@ -440,7 +440,7 @@ impl FileWriter {
             Kind::Ndjson(out) => out.finish().map_err(io_err)?,
             Kind::Csv(writer, _) => writer
                 .into_inner()
-                .map_err(|e| io_err(io::Error::other(e.to_string())))?
+                .map_err(|e| io_err(e.into_error()))?
                 .finish()
                 .map_err(io_err)?,
             Kind::Parquet(writer, _) => writer.into_inner().map_err(|e| fail(&e))?.bytes,
@@ -451,6 +451,15 @@ impl FileWriter {
             }
         };
         Ok((self.rows, bytes))
+    }
+}
+
+/// A CSV writer's error, keeping an I/O error as one (so that a closed stdout is told apart).
+fn csv_error(name: &str, e: csv::Error) -> Error {
+    let text = e.to_string();
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => Error::io(format!("cannot write {name}"), e),
+        _ => Error::Other(format!("cannot write {name}: {text}")),
     }
 }
 

@@ -9,23 +9,45 @@ use crate::error::{Error, IoContext, Result};
 /// A file written under a hidden temporary name in its target's directory, then synced and
 /// renamed into place by [`AtomicFile::commit`]. Dropped uncommitted, it removes itself; after a
 /// `kill -9` only a hidden `.NAME.tmp-*` file can remain, never a partial file under NAME.
+///
+/// A target that is not a regular file (a device such as `/dev/null`, a FIFO, `/dev/stderr`, a
+/// process substitution's `/dev/fd/N`) is written in place instead: renaming over it would
+/// replace it. A symbolic link to a regular file is followed, so the link stays.
 pub struct AtomicFile {
-    temp: tempfile::NamedTempFile,
+    inner: Inner,
     target: PathBuf,
-    overwrite: bool,
+}
+
+enum Inner {
+    Temp {
+        temp: tempfile::NamedTempFile,
+        overwrite: bool,
+    },
+    InPlace(File),
 }
 
 impl AtomicFile {
     /// Starts writing `target`. Unless `overwrite`, an existing target is an error now and
     /// again at commit time (another writer may have won the race).
     pub fn create(target: &Path, overwrite: bool) -> Result<Self> {
+        if let Some(file) = open_in_place(target)? {
+            return Ok(AtomicFile {
+                inner: Inner::InPlace(file),
+                target: target.to_path_buf(),
+            });
+        }
         if !overwrite && target.exists() {
             return Err(Error::Other(format!(
                 "{} exists (use --overwrite to replace it)",
                 target.display()
             )));
         }
-        let dir = parent_dir(target);
+        let linked = std::fs::symlink_metadata(target).is_ok_and(|m| m.file_type().is_symlink());
+        let target = match linked {
+            true => std::fs::canonicalize(target).unwrap_or_else(|_| target.to_path_buf()),
+            false => target.to_path_buf(),
+        };
+        let dir = parent_dir(&target);
         let name = target
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -37,28 +59,33 @@ impl AtomicFile {
             .tempfile_in(dir)
             .context(|| format!("cannot create a temporary file in {}", dir.display()))?;
         Ok(AtomicFile {
-            temp,
-            target: target.to_path_buf(),
-            overwrite,
+            inner: Inner::Temp { temp, overwrite },
+            target,
         })
     }
 
     /// The file being written.
     pub fn file(&mut self) -> &mut File {
-        self.temp.as_file_mut()
+        match &mut self.inner {
+            Inner::Temp { temp, .. } => temp.as_file_mut(),
+            Inner::InPlace(file) => file,
+        }
     }
 
     /// Syncs the data, renames the file into place and syncs the directory.
     pub fn commit(self) -> Result<()> {
         let target = self.target;
-        self.temp
-            .as_file()
+        let (temp, overwrite) = match self.inner {
+            Inner::Temp { temp, overwrite } => (temp, overwrite),
+            Inner::InPlace(_) => return Ok(()),
+        };
+        temp.as_file()
             .sync_all()
             .context(|| format!("cannot sync {}", target.display()))?;
-        let persisted = if self.overwrite {
-            self.temp.persist(&target).map(|_| ())
+        let persisted = if overwrite {
+            temp.persist(&target).map(|_| ())
         } else {
-            self.temp.persist_noclobber(&target).map(|_| ())
+            temp.persist_noclobber(&target).map(|_| ())
         };
         persisted.map_err(|e| {
             if e.error.kind() == io::ErrorKind::AlreadyExists {
@@ -71,6 +98,36 @@ impl AtomicFile {
             }
         })?;
         sync_dir(parent_dir(&target))
+    }
+}
+
+/// Opens `target` for writing in place when it is not a regular file (or a directory): this
+/// process's own stdout or stderr by any of their names, or any other existing device, FIFO or
+/// socket. `None` for a regular file or a path that does not exist yet.
+fn open_in_place(target: &Path) -> Result<Option<File>> {
+    use std::os::fd::AsFd;
+    let context = || format!("cannot open {}", target.display());
+    let own = match target.to_str() {
+        Some("/dev/stdout" | "/dev/fd/1" | "/proc/self/fd/1") => {
+            Some(io::stdout().as_fd().try_clone_to_owned())
+        }
+        Some("/dev/stderr" | "/dev/fd/2" | "/proc/self/fd/2") => {
+            Some(io::stderr().as_fd().try_clone_to_owned())
+        }
+        _ => None,
+    };
+    if let Some(fd) = own {
+        // The same open file as the stream's, sharing its offset: nothing is overwritten
+        // when it is redirected to a regular file.
+        return Ok(Some(File::from(fd.context(context)?)));
+    }
+    match std::fs::metadata(target) {
+        Ok(meta) if !meta.is_file() && !meta.is_dir() => std::fs::OpenOptions::new()
+            .append(true)
+            .open(target)
+            .map(Some)
+            .context(context),
+        _ => Ok(None),
     }
 }
 
@@ -103,6 +160,7 @@ pub fn write_file(target: &Path, bytes: &[u8]) -> Result<()> {
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::os::unix::fs::FileTypeExt;
 
     #[test]
     fn nothing_stands_under_the_name_until_commit() {
@@ -114,6 +172,47 @@ mod tests {
         file.commit().unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"a\n");
         assert!(AtomicFile::create(&target, false).is_err());
+    }
+
+    #[test]
+    fn devices_and_fifos_are_written_in_place_and_links_are_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut null = AtomicFile::create(Path::new("/dev/null"), false).unwrap();
+        null.file().write_all(b"gone\n").unwrap();
+        null.commit().unwrap();
+        assert!(std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device());
+
+        let real = dir.path().join("real.csv");
+        std::fs::write(&real, "old\n").unwrap();
+        let link = dir.path().join("link.csv");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let mut file = AtomicFile::create(&link, true).unwrap();
+        file.file().write_all(b"new\n").unwrap();
+        file.commit().unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read(&real).unwrap(), b"new\n");
+
+        let fifo = dir.path().join("fifo");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let reader = std::thread::spawn({
+            let fifo = fifo.clone();
+            move || std::fs::read(fifo).unwrap()
+        });
+        let mut file = AtomicFile::create(&fifo, false).unwrap();
+        file.file().write_all(b"through\n").unwrap();
+        file.commit().unwrap();
+        assert_eq!(reader.join().unwrap(), b"through\n");
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
     }
 
     #[test]

@@ -114,8 +114,11 @@ impl Rejects {
     /// Makes dead-lettered records durable and reports skipped ones on stderr.
     pub fn finish(&mut self) -> Result<()> {
         if let (Some(file), OnError::DeadLetter(path)) = (&self.dead_letter, &self.policy) {
-            file.sync_all()
-                .context(|| format!("cannot sync dead-letter file {}", path.display()))?;
+            // Only a regular file can be synced (not /dev/null or /dev/stderr, say).
+            if file.metadata().is_ok_and(|m| m.is_file()) {
+                file.sync_all()
+                    .context(|| format!("cannot sync dead-letter file {}", path.display()))?;
+            }
             if self.count > 0 {
                 eprintln!(
                     "{}: {} bad record(s) written to {}",
