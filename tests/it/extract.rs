@@ -800,7 +800,12 @@ fn unknown_flags_and_bad_values_exit_2() {
     assert!(out.stderr.contains("--no-such-flag"), "{}", out.stderr);
     let out = extract(["--on-error", "ignore", "-"], b"");
     out.expect_code(2);
-    let out = extract(["--delimiter", "ab", "-"], b"");
+    for delimiter in ["ab", "\n", "\r", "\""] {
+        let out = extract(["--delimiter", delimiter, "-"], b"a\n1\n");
+        out.expect_code(2);
+        assert!(out.stdout.is_empty());
+    }
+    let out = load(["--format", "csv", "-d", "\n", "-"], b"{\"a\":1}\n");
     out.expect_code(2);
     let out = extract(["--max-record-bytes", "12 parsecs", "-"], b"");
     out.expect_code(2);
@@ -923,4 +928,12 @@ fn columnar_inputs_from_stdin_compressed_and_with_source_field() {
             json!({"a": 2, "t": null, "f": name}),
         ]
     );
+}
+
+#[test]
+fn control_bytes_from_the_input_are_escaped_in_messages() {
+    let out = extract(["--format", "json", "-"], b"[{\"a\":1}\x1b]");
+    out.expect_code(1);
+    assert!(out.stderr.contains("found '\\x1b'"), "{}", out.stderr);
+    assert!(!out.stderr.contains('\x1b'));
 }

@@ -239,11 +239,14 @@ pq.write_table(table, sys.argv[1])
 
 int96 = pa.table({
     "ts96": pa.array([datetime.datetime(2013, 1, 1, 10, 0, 0, 123456),
-                      datetime.datetime(1900, 1, 1), None], pa.timestamp("us")),
+                      datetime.datetime(1900, 1, 1), datetime.datetime(1, 1, 1),
+                      datetime.datetime(3000, 1, 1), None], pa.timestamp("us")),
 })
 pq.write_table(int96, sys.argv[2], use_deprecated_int96_timestamps=True)
-# As Spark writes it: INT96 and no Arrow schema in the metadata.
-pq.write_table(int96, sys.argv[3], use_deprecated_int96_timestamps=True, store_schema=False)
+# As Spark writes it: INT96 and no Arrow schema in the metadata (years outside 1677-2262 do
+# not fit nanoseconds); Brotli, which Spark, pyarrow and DuckDB can all write.
+pq.write_table(int96, sys.argv[3], use_deprecated_int96_timestamps=True, store_schema=False,
+               compression="brotli")
 
 small = pa.table({"id": pa.array([1, 2], pa.int64()), "name": pa.array(["a", None])})
 with pa.ipc.new_file(sys.argv[4], small.schema) as w:
@@ -288,7 +291,8 @@ fn extract_reads_pyarrow_parquet_with_every_documented_mapping() {
         back.expect_clean();
         assert_eq!(
             back.text(),
-            "{\"ts96\":\"2013-01-01T10:00:00.123456\"}\n{\"ts96\":\"1900-01-01T00:00:00\"}\n{\"ts96\":null}\n",
+            "{\"ts96\":\"2013-01-01T10:00:00.123456\"}\n{\"ts96\":\"1900-01-01T00:00:00\"}\n\
+             {\"ts96\":\"0001-01-01T00:00:00\"}\n{\"ts96\":\"3000-01-01T00:00:00\"}\n{\"ts96\":null}\n",
             "{}",
             file.display()
         );

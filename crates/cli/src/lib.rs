@@ -90,10 +90,14 @@ pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("'{text}' is out of range"))
 }
 
-/// Parses a field separator: one ASCII character, or `\t` / `tab` for a tab.
+/// Parses a field separator: one ASCII character, or `\t` / `tab` for a tab. A line break or
+/// the quote character cannot separate fields.
 pub fn parse_delimiter(text: &str) -> Result<u8, String> {
     match text {
         "\\t" | "tab" | "\t" => Ok(b'\t'),
+        "\n" | "\r" | "\"" => Err(format!(
+            "{text:?} cannot separate fields (it ends rows or quotes fields)"
+        )),
         _ if text.len() == 1 && text.is_ascii() => Ok(text.as_bytes()[0]),
         _ => Err(format!("'{text}' is not one ASCII character")),
     }

@@ -4,9 +4,14 @@ use std::fs::File;
 use std::io::Read;
 
 use arrow_array::RecordBatch;
-use arrow_schema::{ArrowError, Schema};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use std::sync::Arc;
+
+use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use parquet::arrow::ProjectionMask;
+use parquet::basic::Type as PhysicalType;
 use sluice_arrow::encode::BatchEncoder;
 use sluice_stream::{Error, Position, Result};
 
@@ -53,8 +58,14 @@ pub fn extract_parquet(
     columns: Option<&[String]>,
     emitter: &mut Emitter<'_>,
 ) -> Result<()> {
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| bad_file(source, e))?;
+    let bad = |e| bad_file(source, e);
+    let mut metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(bad)?;
+    if let Some(schema) = int96_as_micros(&metadata) {
+        let options = ArrowReaderOptions::new().with_schema(schema);
+        metadata =
+            ArrowReaderMetadata::try_new(metadata.metadata().clone(), options).map_err(bad)?;
+    }
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata);
     let indices = projection(builder.schema(), columns, source)?;
     let builder = match &indices {
         Some(indices) => {
@@ -69,6 +80,46 @@ pub fn extract_parquet(
         .map_err(|e| bad_file(source, e))?;
     let batches = reader.map(|b| b.and_then(|batch| reorder(batch, &indices, columns)));
     emit_batches(batches, source, emitter)
+}
+
+/// Spark, Hive and Impala write timestamps as INT96, which Arrow reads as nanoseconds unless
+/// the file's Arrow schema says otherwise: years outside 1677–2262 would wrap around. Such
+/// top-level columns are read as microseconds instead (as DuckDB reads them), when the file
+/// has no Arrow schema.
+fn int96_as_micros(metadata: &ArrowReaderMetadata) -> Option<SchemaRef> {
+    let file = metadata.metadata().file_metadata();
+    let kv = file.key_value_metadata();
+    if kv.is_some_and(|kv| kv.iter().any(|entry| entry.key == "ARROW:schema")) {
+        return None;
+    }
+    let int96: Vec<&str> = file
+        .schema_descr()
+        .root_schema()
+        .get_fields()
+        .iter()
+        .filter(|f| f.is_primitive() && f.get_physical_type() == PhysicalType::INT96)
+        .map(|f| f.name())
+        .collect();
+    if int96.is_empty() {
+        return None;
+    }
+    let schema = metadata.schema();
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Timestamp(TimeUnit::Nanosecond, tz) if int96.contains(&f.name().as_str()) => {
+                f.as_ref()
+                    .clone()
+                    .with_data_type(DataType::Timestamp(TimeUnit::Microsecond, tz.clone()))
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Some(Arc::new(Schema::new_with_metadata(
+        fields,
+        schema.metadata().clone(),
+    )))
 }
 
 /// Puts projected columns in the order `--columns` named them (Parquet returns file order).

@@ -113,7 +113,7 @@ pub fn extract_values(
                 break;
             }
             Some(b) if matches!(b, b']' | b'}' | b',' | b':') => {
-                return Err(values.structure_error(&format!("unexpected '{}'", b as char)))
+                return Err(values.structure_error(&format!("unexpected '{}'", b.escape_ascii())))
             }
             Some(_) => {}
         }
@@ -158,7 +158,7 @@ pub fn extract_values(
                 Some(b) => {
                     return Err(values.structure_error(&format!(
                         "expected ',' or ']' after an element, found '{}'",
-                        b as char
+                        b.escape_ascii()
                     )))
                 }
             }
