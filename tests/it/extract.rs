@@ -937,3 +937,56 @@ fn control_bytes_from_the_input_are_escaped_in_messages() {
     assert!(out.stderr.contains("found '\\x1b'"), "{}", out.stderr);
     assert!(!out.stderr.contains('\x1b'));
 }
+
+#[test]
+fn csv_errors_name_the_rows_own_line_after_blank_lines_and_any_line_ends() {
+    let dir = tmp();
+    for (name, text, line, byte) in [
+        ("lf.csv", "a,b\n1,2\n\n\n\n\n3,4,5\n", 7, 12),
+        ("crlf.csv", "a,b\r\n1,2\r\n\r\n\r\n3,4,5\r\n6,7\r\n", 5, 14),
+        ("cr.csv", "a,b\r1,2\r3,4,5\r", 3, 8),
+        ("cr-blank.csv", "a,b\r\r1,2\r\r\r3,4,5\r", 6, 11),
+        ("quoted.csv", "a,b\n\"1\r\n\n2\",x\n\n3,4,5\n", 6, 15),
+    ] {
+        let path = write(dir.path(), name, text);
+        let out = extract([&path], b"");
+        out.expect_code(1);
+        let at = format!("{name}:{line} (byte {byte})");
+        assert!(out.stderr.contains(&at), "{at}: {}", out.stderr);
+        assert_eq!(out.records().len(), 1, "{name}");
+    }
+}
+
+#[test]
+fn an_oversize_csv_row_is_dead_lettered_with_its_delimiters() {
+    let dir = tmp();
+    let path = write(
+        dir.path(),
+        "wide.csv",
+        "a,b,c\n1,2,3\n1,abcdefghijklmnop,3\n\"q,\"\"r\",abcdefghijklmnop,3\nab,cd,ef,\n",
+    );
+    let letters = dir.path().join("dead.ndjson");
+    let policy = format!("dead-letter={}", s(&letters));
+    let out = extract(
+        ["--max-record-bytes", "12", "--on-error", &policy, &path],
+        b"",
+    );
+    out.expect_code(0);
+    assert_eq!(out.text(), "{\"a\":1,\"b\":2,\"c\":3}\n");
+    let letters = json_lines(&read(&letters));
+    let records: Vec<&str> = letters
+        .iter()
+        .map(|l| l["record"].as_str().unwrap())
+        .collect();
+    // Cut at 12 bytes of field data; a row whose fields fit but whose text does not is whole.
+    assert_eq!(
+        records,
+        ["1,abcdefghijk", "\"q,\"\"r\",abcdefgh", "ab,cd,ef,"]
+    );
+    assert_eq!(letters[0]["truncated"], true);
+    assert!(letters[2].get("truncated").is_none(), "{}", letters[2]);
+    assert!(letters[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("row of 20 bytes"));
+}

@@ -65,13 +65,14 @@ pub fn extract(
         emitter.flush_if_paused(rows.input)?;
         match rows.next()? {
             Row::End => break,
-            Row::Oversize { len } => {
+            Row::Oversize { len, cut } => {
                 emitter.records_in += 1;
                 let reason = format!(
                     "row of {len} bytes is longer than --max-record-bytes ({})",
                     options.max_record_bytes
                 );
-                emitter.reject(&rows.position(), &reason, rows.fields(), true)?;
+                let raw = rows.raw_row(options.delimiter, false);
+                emitter.reject(&rows.position(), &reason, &raw, cut)?;
             }
             Row::Unterminated { .. } if growing => {
                 // Most likely a quoted field with line breaks that is still being written.
@@ -88,11 +89,7 @@ pub fn extract(
             }
             Row::Unterminated { truncated } => {
                 emitter.records_in += 1;
-                let raw = if truncated {
-                    rows.fields().to_vec()
-                } else {
-                    rows.raw_row(options.delimiter, true)
-                };
+                let raw = rows.raw_row(options.delimiter, !truncated);
                 emitter.reject(&rows.position(), UNTERMINATED, &raw, truncated)?;
             }
             Row::Fields => {
@@ -135,8 +132,11 @@ pub fn extract(
 
 enum Row {
     Fields,
+    /// A row of `len` bytes (line end excluded), longer than the limit. Its fields are kept,
+    /// or only their first bytes when `cut`.
     Oversize {
         len: u64,
+        cut: bool,
     },
     /// The input ended inside a quoted field: a stray quote took in the rest of the input.
     /// The row's fields are kept as for [`Row::Fields`], or, when `truncated` (it is longer
@@ -166,6 +166,11 @@ struct Rows<'a> {
     max: usize,
     /// The last row ended at a `\r`, whose `\n` may not have been read yet.
     after_cr: bool,
+    /// Line ends that csv-core does not count (it counts `\n`): lone `\r`s, and the blank
+    /// lines skipped before a row.
+    uncounted_lines: u64,
+    /// The last byte consumed was a `\r`: a lone one unless a `\n` follows.
+    pending_cr: bool,
     source: &'a str,
     offset: u64,
     row_start: u64,
@@ -194,6 +199,8 @@ impl<'a> Rows<'a> {
             scratch_ends: vec![0; 64],
             max: options.max_record_bytes,
             after_cr: false,
+            uncounted_lines: 0,
+            pending_cr: false,
             source,
             offset,
             row_start: offset,
@@ -218,8 +225,44 @@ impl<'a> Rows<'a> {
     fn reached(&self, header: Option<Vec<String>>) -> Resume {
         Resume {
             offset: self.offset,
-            lines: self.reader.line() - 1,
+            lines: self.line() - 1,
             header,
+        }
+    }
+
+    /// The line the next byte is on.
+    fn line(&self) -> u64 {
+        self.reader.line() + self.uncounted_lines
+    }
+
+    /// Consumes the blank lines before a row (csv-core would skip them unseen), counting them,
+    /// so that the row's position is its own.
+    fn skip_blank_lines(&mut self) -> Result<()> {
+        loop {
+            let source = self.source;
+            let input = self
+                .input
+                .fill_buf()
+                .context(|| format!("cannot read {source}"))?;
+            let blank = input
+                .iter()
+                .take_while(|&&b| b == b'\n' || b == b'\r')
+                .count();
+            if blank == 0 {
+                return Ok(());
+            }
+            let line_feeds = memchr::memchr_iter(b'\n', &input[..blank]).count() as u64;
+            let whole = blank == input.len();
+            self.uncounted_lines += line_feeds + lone_crs(&input[..blank], &mut self.pending_cr);
+            if !whole && std::mem::take(&mut self.pending_cr) {
+                // A `\r` right before the row: lone, since the row's first byte follows it.
+                self.uncounted_lines += 1;
+            }
+            self.input.consume(blank);
+            self.offset += blank as u64;
+            if !whole {
+                return Ok(());
+            }
         }
     }
 
@@ -231,9 +274,10 @@ impl<'a> Rows<'a> {
     /// end without being kept (only its first bytes are), so parsing stays in step.
     fn next(&mut self) -> Result<Row> {
         self.take_line_feed_after_cr(true)?;
+        self.skip_blank_lines()?;
         self.row_start = self.offset;
-        self.row_line = self.reader.line();
-        let (mut out, mut nends, mut total) = (0usize, 0usize, 0u64);
+        self.row_line = self.line();
+        let (mut out, mut nends) = (0usize, 0usize);
         let mut oversize = false;
         let mut probed = false;
         loop {
@@ -254,22 +298,23 @@ impl<'a> Rows<'a> {
                     .read_record(input, &mut self.fields[out..], &mut self.ends[nends..])
             };
             let ended_at_cr = nin > 0 && input[nin - 1] == b'\r';
+            let ended_at_line_end = !probing && nin > 0 && matches!(input[nin - 1], b'\n' | b'\r');
             if probing {
                 probed = nin > 0;
                 if result == ReadRecordResult::InputEmpty && nout > 0 {
                     // Nothing follows: the next read is the end.
                     self.reader.reset();
                     self.len = out;
-                    self.nends = if oversize { 0 } else { nends };
+                    self.nends = nends;
                     return Ok(Row::Unterminated {
                         truncated: oversize,
                     });
                 }
             } else {
+                self.uncounted_lines += lone_crs(&input[..nin], &mut self.pending_cr);
                 self.input.consume(nin);
                 self.offset += nin as u64;
             }
-            total += nout as u64;
             if !oversize {
                 out += nout;
                 nends += nend;
@@ -291,12 +336,13 @@ impl<'a> Rows<'a> {
                     self.ends.resize(grown, 0);
                 }
                 ReadRecordResult::Record => {
+                    let len = self.offset - self.row_start - u64::from(ended_at_line_end);
                     self.after_cr = ended_at_cr;
                     self.take_line_feed_after_cr(false)?;
                     self.len = out;
-                    self.nends = if oversize { 0 } else { nends };
-                    return Ok(if oversize {
-                        Row::Oversize { len: total }
+                    self.nends = nends;
+                    return Ok(if oversize || len > self.max as u64 {
+                        Row::Oversize { len, cut: oversize }
                     } else {
                         Row::Fields
                     });
@@ -324,7 +370,12 @@ impl<'a> Rows<'a> {
         if read || !buffered.is_empty() {
             self.after_cr = false;
         }
+        if !line_feed && !buffered.is_empty() && std::mem::take(&mut self.pending_cr) {
+            // The row ended at a lone `\r`: a line end csv-core does not count.
+            self.uncounted_lines += 1;
+        }
         if line_feed {
+            self.pending_cr = false;
             let (_, nin, _, _) =
                 self.reader
                     .read_record(b"\n", &mut self.scratch, &mut self.scratch_ends);
@@ -337,6 +388,7 @@ impl<'a> Rows<'a> {
     /// The current row re-encoded as a CSV line (for error reports).
     /// With `open_field`, the bytes after the last field end are the quoted field the input
     /// ended in ([`Row::Unterminated`]): they keep their opening quote and get no closing one.
+    /// Without it, they are the first bytes of a field cut short, kept as they are.
     fn raw_row(&self, delimiter: u8, open_field: bool) -> Vec<u8> {
         let fields = self.fields();
         let mut out = Vec::with_capacity(fields.len() + self.nends * 3);
@@ -366,14 +418,37 @@ impl<'a> Rows<'a> {
             }
             start = end;
         }
-        if open_field {
+        let rest = &fields[start..];
+        if open_field || !rest.is_empty() {
             if !self.ends().is_empty() {
                 out.push(delimiter);
             }
-            quoted(&mut out, &fields[start..]);
+            if open_field {
+                quoted(&mut out, rest);
+            } else {
+                // The first bytes of a field cut short (an oversize row).
+                out.extend_from_slice(rest);
+            }
         }
         out
     }
+}
+
+/// The lone `\r`s (line ends that csv-core does not count; it counts `\n`s) among bytes about
+/// to be consumed. `pending_cr` carries a `\r` at the end of one read to the next.
+fn lone_crs(bytes: &[u8], pending_cr: &mut bool) -> u64 {
+    let Some(&first) = bytes.first() else {
+        return 0;
+    };
+    let mut lone = u64::from(std::mem::take(pending_cr) && first != b'\n');
+    for at in memchr::memchr_iter(b'\r', bytes) {
+        match bytes.get(at + 1) {
+            Some(b'\n') => {}
+            Some(_) => lone += 1,
+            None => *pending_cr = true,
+        }
+    }
+    lone
 }
 
 /// Column names from a header row: empty names become `column_N`, repeated ones get `_2`, `_3`.
