@@ -702,6 +702,28 @@ fn state_resumes_csv_past_its_header() {
 }
 
 #[test]
+fn state_reads_a_file_rewritten_in_place_again_with_its_new_header() {
+    let dir = tmp();
+    let csv = write(dir.path(), "export.csv", "a,b\n1,2\n");
+    let state = s(dir.path().join("state.json"));
+    extract(["--state", &state, &csv], b"").expect_clean();
+    // Regenerated in place (`>` keeps the inode): longer, and then the same size.
+    std::fs::write(&csv, "x,y\n9,9\n10,10\n").unwrap();
+    let out = extract(["--state", &state, &csv], b"");
+    out.expect_code(0);
+    assert_eq!(out.text(), "{\"x\":9,\"y\":9}\n{\"x\":10,\"y\":10}\n");
+    assert!(out.stderr.contains("was rewritten"), "{}", out.stderr);
+    std::fs::write(&csv, "x,y\n8,8\n11,11\n").unwrap();
+    let out = extract(["--state", &state, &csv], b"");
+    assert_eq!(out.text(), "{\"x\":8,\"y\":8}\n{\"x\":11,\"y\":11}\n");
+    // Appended to: only the new rows.
+    append(&csv, "12,12\n");
+    let out = extract(["--state", &state, &csv], b"");
+    out.expect_clean();
+    assert_eq!(out.text(), "{\"x\":12,\"y\":12}\n");
+}
+
+#[test]
 fn state_counts_a_byte_order_mark_and_waits_for_an_open_quoted_field() {
     let dir = tmp();
     let csv = write(dir.path(), "bom.csv", b"\xef\xbb\xbfa,b\n1,2\n" as &[u8]);

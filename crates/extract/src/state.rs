@@ -5,8 +5,9 @@
 //! append-only logs: a later run starts at the offset reached, and only complete lines are
 //! read (a last line without its newline waits for the next run, since a writer may still be
 //! writing it). Other files are read whole, once per identity. A file whose inode changed, or
-//! that shrank below the offset, was replaced or truncated and is read from the start; a file
-//! that was renamed (same inode) resumes where it was.
+//! that shrank below the offset, was replaced or truncated and is read from the start; so is
+//! one whose bytes before the offset changed (rewritten in place, told by checksums of their
+//! first and last 4 KiB); a file that was renamed (same inode) resumes where it was.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -35,6 +36,10 @@ pub struct FileState {
     /// Lines before `offset` (0 in states written before it was kept).
     #[serde(default)]
     pub lines: u64,
+    /// Checksums of the bytes before `offset` ([`fingerprint`]), to tell a file rewritten in
+    /// place from one appended to (absent in states written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 /// Where reading a file starts, or where it stopped.
@@ -121,11 +126,23 @@ impl State {
             });
         }
         let start = match same_file {
-            Some(s) if s.append_only && s.offset > 0 && s.offset <= meta.size() => Resume {
-                offset: s.offset,
-                lines: s.lines,
-                header: s.header.clone(),
-            },
+            Some(s) if s.append_only && s.offset > 0 && s.offset <= meta.size() => {
+                let seen = fingerprint(file, s.offset, name)?;
+                if s.fingerprint.as_ref().is_some_and(|f| *f != seen) {
+                    eprintln!(
+                        "extract: {name} was rewritten since the last run (its first {} bytes \
+                         changed); it is read again from the start",
+                        s.offset
+                    );
+                    Resume::default()
+                } else {
+                    Resume {
+                        offset: s.offset,
+                        lines: s.lines,
+                        header: s.header.clone(),
+                    }
+                }
+            }
             _ => Resume::default(),
         };
         let end = end_of_last_line(file, meta.size(), name)?;
@@ -148,6 +165,10 @@ impl State {
         let meta = file
             .metadata()
             .map_err(|e| Error::io(format!("cannot stat {name}"), e))?;
+        let fingerprint = match append_only && reached.offset > 0 {
+            true => Some(fingerprint(file, reached.offset, name)?),
+            false => None,
+        };
         // Another path may have pointed at this inode before a rename.
         self.files
             .retain(|k, s| k == name || !(s.dev == meta.dev() && s.inode == meta.ino()));
@@ -170,6 +191,7 @@ impl State {
                 append_only,
                 header: reached.header,
                 lines: reached.lines,
+                fingerprint,
             },
         );
         Ok(())
@@ -193,6 +215,24 @@ fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
     meta.mtime()
         .saturating_mul(1_000_000_000)
         .saturating_add(meta.mtime_nsec())
+}
+
+/// Bytes checksummed at each end of what was read.
+const FINGERPRINT_SPAN: u64 = 4096;
+
+/// CRC-32s of the first and the last (up to) 4 KiB of `file`'s first `offset` bytes: a file
+/// appended to keeps them; one rewritten in place (a regenerated export) almost never does.
+fn fingerprint(file: &File, offset: u64, name: &str) -> Result<String> {
+    use std::os::unix::fs::FileExt;
+    let crc_of = |from: u64, to: u64| -> Result<u32> {
+        let mut bytes = vec![0; (to - from) as usize];
+        file.read_exact_at(&mut bytes, from)
+            .map_err(|e| Error::io(format!("cannot read {name}"), e))?;
+        Ok(crc32fast::hash(&bytes))
+    };
+    let head = crc_of(0, offset.min(FINGERPRINT_SPAN))?;
+    let tail = crc_of(offset.saturating_sub(FINGERPRINT_SPAN), offset)?;
+    Ok(format!("{head:08x}{tail:08x}"))
 }
 
 /// The offset just past the last `\n` in the first `size` bytes of `file`.
@@ -264,6 +304,9 @@ mod tests {
                 end: 16
             }
         );
+        // Rewritten in place (same inode, longer): read from the start.
+        std::fs::write(&log, "{\"x\":1}\n{\"x\":2}\n").unwrap();
+        assert_eq!(state.plan(&name, &file, true).unwrap(), read(0, 16));
         // Replaced by a new file: read from the start.
         std::fs::remove_file(&log).unwrap();
         std::fs::write(&log, "{\"b\":1}\n").unwrap();
