@@ -35,6 +35,8 @@ fn keeps_matching_weather_records_byte_for_byte() {
     let stats = out.stats();
     assert_eq!(stats["records_in"], json!(26_115));
     assert_eq!(stats["records_out"], json!(expected.len()));
+    assert_eq!(stats["bytes_in"], json!(input.len()));
+    assert_eq!(stats["bytes_out"], json!(out.stdout.len()));
 }
 
 #[test]

@@ -114,6 +114,7 @@ pub fn run(args: Args) -> Result<()> {
                 move || Arc::clone(&rule).worker(),
                 |block, output: &Output| {
                     stats.records_in += block.lines.len() as u64;
+                    stats.bytes_in += block.read;
                     delivery.deliver(block, output)
                 },
             )

@@ -159,6 +159,7 @@ pub fn run(args: Args) -> Result<()> {
         },
         |block, prepared: &Prepared| {
             stats.records_in += block.lines.len() as u64;
+            stats.bytes_in += block.read;
             producer.add_block(block, prepared, &mut rejects)?;
             // The input paused: write what is gathered rather than hold it for more.
             if block.paused {
@@ -174,6 +175,7 @@ pub fn run(args: Args) -> Result<()> {
     producer.apply_retention()?;
     rejects.finish()?;
     stats.records_out = producer.written;
+    stats.bytes_out = producer.bytes_written;
     stats.rejected = rejects.count();
     if args.common.stats {
         eprintln!("{}", stats.to_json());
@@ -394,6 +396,8 @@ struct Producer<'a> {
     batch: usize,
     next_unkeyed: u32,
     written: u64,
+    /// Bytes of the records written, as stored (for `--stats`).
+    bytes_written: u64,
     sync: bool,
 }
 
@@ -418,6 +422,7 @@ impl<'a> Producer<'a> {
             batch: if args.acks == "0" { BATCH * 4 } else { BATCH },
             next_unkeyed: (now_ms() as u32) % topic.config.partitions,
             written: 0,
+            bytes_written: 0,
             sync: args.acks == "all",
         })
     }
@@ -557,6 +562,7 @@ impl<'a> Producer<'a> {
                 )
             })?;
         self.written += batch.len() as u64;
+        self.bytes_written += batch.byte_len() as u64;
         batch.clear();
         Ok(())
     }

@@ -40,6 +40,8 @@ pub struct Block {
     /// The input paused or ended after this block: nothing more was ready. Whoever gathers
     /// records from several blocks writes them out now.
     pub paused: bool,
+    /// Bytes read from the (decompressed) input into this block, for `--stats`.
+    pub read: u64,
 }
 
 /// Where one line is, in its block and in its input.
@@ -77,6 +79,7 @@ impl Block {
         self.filled = 0;
         self.lines.clear();
         self.paused = false;
+        self.read = 0;
     }
 
     /// Starts the empty block with the beginning of a line that an earlier block held.
@@ -321,7 +324,11 @@ impl Inputs {
             block.source = Arc::clone(&self.source);
             block.start_with(&self.carried);
             loop {
-                match self.lines.read(reader, block) {
+                let read = self.lines.read(reader, block);
+                if let Ok(n) = read {
+                    block.read += n as u64;
+                }
+                match read {
                     Ok(0) => {
                         self.lines.finish(block);
                         self.reader = None;

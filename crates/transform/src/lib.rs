@@ -34,8 +34,8 @@ const EXAMPLES: &str = "\
 Examples:
   consume weather --until-end | transform --rename temp=temp_f \\
       --set 'temp_c=(.temp_f-32)*5/9' --drop dewp | load weather.parquet
-  extract flights.csv.gz | transform --window 1h --time-field time_hour --group-by origin \\
-      --agg count --agg 'avg(dep_delay)' --agg 'max(dep_delay)' | load hourly.csv
+  extract --null NA flights.csv.gz | transform --window 1h --time-field time_hour \\
+      --allowed-lateness 366d --group-by origin --agg count --agg 'avg(dep_delay)' | load hourly.csv
   extract flights.csv.gz | transform --lookup airports.csv --on dest=faa --prefix dest_
   transform -e '.items[] | {order: .id, sku: .sku}' orders.ndjson
   consume orders --envelope --until-end | transform --value-only --mask card \\
@@ -479,6 +479,7 @@ pub fn run(mut args: Args) -> Result<()> {
                 move || Arc::clone(&plan).worker(),
                 |block, work: &Work| {
                     stats.records_in += block.lines.len() as u64;
+                    stats.bytes_in += block.read;
                     dropped += work.dropped;
                     delivery.deliver(block, &work.output)
                 },
@@ -490,6 +491,7 @@ pub fn run(mut args: Args) -> Result<()> {
                 move || Arc::clone(&plan).worker(),
                 |block, work: &Work| {
                     stats.records_in += block.lines.len() as u64;
+                    stats.bytes_in += block.read;
                     dropped += work.dropped;
                     stateful.deliver(block, work, &mut out, &mut rejects)
                 },
