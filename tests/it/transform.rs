@@ -511,3 +511,24 @@ $CONSUME cooked --envelope"#,
     assert_eq!(r[0]["headers"], json!({"src": "test"}));
     assert_eq!(r[1]["value"]["c"], json!(100));
 }
+
+#[test]
+fn a_rename_onto_an_existing_field_is_rejected_not_overwritten() {
+    let input = b"{\"a\":1,\"b\":2}\n{\"a\":3}\n";
+    for extra in [&[][..], &["--set", "c=.a"][..]] {
+        let mut args = vec!["--rename", "a=b"];
+        args.extend_from_slice(extra);
+        let out = transform(args, input);
+        out.expect_code(1);
+        assert!(
+            out.stderr
+                .contains("cannot rename a to b: the record already has b"),
+            "{}",
+            out.stderr
+        );
+        assert!(out.stdout.is_empty());
+    }
+    let out = transform(["--drop", "b", "--rename", "a=b"], input);
+    out.expect_clean();
+    assert_eq!(out.text(), "{\"b\":1}\n{\"b\":3}\n");
+}

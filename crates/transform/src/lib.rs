@@ -85,7 +85,8 @@ pub struct Args {
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<String>,
 
-    /// Rename fields: OLD=NEW[,OLD=NEW…].
+    /// Rename fields: OLD=NEW[,OLD=NEW…]. A record that already has NEW goes through
+    /// --on-error (nothing is overwritten; --drop NEW first to replace it).
     #[arg(long, value_name = "OLD=NEW", help_heading = "Operations")]
     pub rename: Vec<String>,
 

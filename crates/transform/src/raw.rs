@@ -32,7 +32,8 @@ struct Fields {
 }
 
 enum RawStep {
-    Rename(Vec<(Vec<u8>, Vec<u8>)>),
+    /// (from, to, the error when the record already has `to`)
+    Rename(Vec<(Vec<u8>, Vec<u8>, String)>),
     Drop(Vec<Vec<u8>>),
     Keep(Vec<Vec<u8>>),
     Set {
@@ -70,7 +71,7 @@ impl RawChain {
                     Op::Rename(pairs) => RawStep::Rename(
                         pairs
                             .iter()
-                            .map(|(a, b)| Some((top(a)?, top(b)?)))
+                            .map(|(a, b)| Some((top(a)?, top(b)?, a.rename_collision(b))))
                             .collect::<Option<_>>()?,
                     ),
                     Op::Drop(paths) => RawStep::Drop(tops(paths)?),
@@ -126,12 +127,12 @@ impl RawChain {
         for step in &self.steps {
             match step {
                 RawStep::Rename(pairs) => {
-                    for (from, to) in pairs {
+                    for (from, to, collision) in pairs {
                         if from == to || rec.find(line, from).is_none() {
                             continue;
                         }
-                        if let Some(j) = rec.find(line, to) {
-                            rec.list.remove(j);
+                        if rec.find(line, to).is_some() {
+                            return Err(collision.clone());
                         }
                         let i = rec.find(line, from).expect("still there");
                         rec.list[i].0 = rec.stash(to);

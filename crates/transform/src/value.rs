@@ -125,8 +125,20 @@ impl FieldPath {
         }
     }
 
-    /// Renames the field at this path to `to`: in place when both share a parent object.
+    /// Why a record that already has `to` cannot have this field renamed to it.
+    pub fn rename_collision(&self, to: &FieldPath) -> String {
+        format!(
+            "cannot rename {} to {}: the record already has {} (drop it first to replace it)",
+            self.text, to.text, to.text
+        )
+    }
+
+    /// Renames the field at this path to `to`: in place when both share a parent object. A
+    /// record that already has `to` is an error: renaming must not overwrite a field.
     pub fn rename(&self, record: &mut Val, to: &FieldPath) -> Result<(), String> {
+        if self.keys != to.keys && self.get(record).is_some() && to.get(record).is_some() {
+            return Err(self.rename_collision(to));
+        }
         let same_parent = self.keys.len() == to.keys.len()
             && self.keys[..self.keys.len() - 1] == to.keys[..to.keys.len() - 1];
         if !same_parent {
@@ -292,12 +304,13 @@ mod tests {
         let p = |s| FieldPath::parse(s).unwrap();
         p("b").rename(&mut r, &p("x")).unwrap();
         assert_eq!(text(&r), r#"{"a":1,"x":2,"c":3}"#);
-        p("x").rename(&mut r, &p("a")).unwrap();
-        assert_eq!(text(&r), r#"{"a":2,"c":3}"#);
+        let error = p("x").rename(&mut r, &p("a")).unwrap_err();
+        assert!(error.contains("already has a"), "{error}");
+        assert_eq!(text(&r), r#"{"a":1,"x":2,"c":3}"#);
         p("c").rename(&mut r, &p("n.c")).unwrap();
-        assert_eq!(text(&r), r#"{"a":2,"n":{"c":3}}"#);
+        assert_eq!(text(&r), r#"{"a":1,"x":2,"n":{"c":3}}"#);
         p("missing").rename(&mut r, &p("z")).unwrap();
-        assert_eq!(text(&r), r#"{"a":2,"n":{"c":3}}"#);
+        assert_eq!(text(&r), r#"{"a":1,"x":2,"n":{"c":3}}"#);
     }
 
     #[test]
