@@ -466,6 +466,10 @@ fn a_damaged_record_goes_through_on_error_and_reading_goes_on_after_it() {
     );
     let lag = consume(dir.path(), &["--lag", "--group", "g", "t"]).records();
     assert_eq!(lag[0]["committed"], 100);
+    // A writer keeps the whole records after the damage too: offsets go on from 100.
+    produce(dir.path(), &["t"], &records(100..101)).expect_clean();
+    let next = consume(dir.path(), &["t", "--group", "g", "--on-error", "skip"]);
+    assert_eq!(ids(&next), vec![100]);
 }
 
 #[test]

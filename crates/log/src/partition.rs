@@ -2,9 +2,11 @@
 //! → position every few KiB) and `BASE.timeindex` (largest timestamp so far → position).
 //!
 //! Writers hold an exclusive lock on the partition while they append a batch, and first
-//! recover the active segment: a torn tail left by a crash (a record cut short, or whose
-//! checksum does not match) is truncated away. Readers take no lock and stop at the first
-//! incomplete record, so they never see a torn or partial record.
+//! recover the active segment: a torn tail left by a crash (bytes at the end that are not whole
+//! records) is truncated away. Readers take no lock and stop at the first incomplete record, so
+//! they never see a torn or partial record. Damage with whole records after it (a record that
+//! fails its checksum) is skipped over by both: readers report it ([`Damaged`]), writers keep
+//! what follows it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -270,7 +272,19 @@ impl Partition {
             i64::from_le_bytes(e[..8].try_into().expect("8"))
         });
         let mut first_timestamp = None;
-        while let Ok(Some((record, used))) = Record::decode(&rest[pos..]) {
+        loop {
+            let (record, used) = match Record::decode(&rest[pos..]) {
+                Ok(Some(decoded)) => decoded,
+                // Damage with whole records after it is kept, as readers skip it; only a torn
+                // tail (no whole record after it) is cut off.
+                _ => match next_whole_record(&rest[pos..], next_offset) {
+                    Some((at, _)) => {
+                        pos += at;
+                        continue;
+                    }
+                    None => break,
+                },
+            };
             if start_pos == 0 && pos == 0 {
                 first_timestamp = Some(record.timestamp);
             }
@@ -529,8 +543,8 @@ impl std::fmt::Display for Damaged {
             "segment {} is damaged at byte {} (a record's checksum or length is wrong): ",
             self.segment, self.byte
         )?;
-        match self.next - self.offset {
-            1 => write!(f, "offset {} cannot be read", self.offset),
+        match self.next.saturating_sub(self.offset) {
+            0 | 1 => write!(f, "offset {} cannot be read", self.offset),
             _ => write!(
                 f,
                 "offsets {} to {} cannot be read",
@@ -571,6 +585,7 @@ impl PartitionReader {
     /// The next record borrowed from the reader's buffer (no copy), or `None` when there is
     /// none yet.
     pub fn next_view(&mut self) -> io::Result<Option<RecordView<'_>>> {
+        let mut reread = false;
         let len = loop {
             if self.current.is_none() && !self.open_segment()? {
                 return Ok(None);
@@ -607,6 +622,13 @@ impl PartitionReader {
                             self.current = None;
                             continue;
                         }
+                    }
+                    // What is buffered may be stale: a torn tail that a writer has since cut
+                    // off and written over. It is read again from the file before it is judged.
+                    if !reread && self.pos < self.end {
+                        reread = true;
+                        self.read_again()?;
+                        continue;
                     }
                     // Bytes that are not a whole record are the end while a writer is still
                     // writing them (or a crash left them, for the next writer to cut off);
@@ -649,6 +671,17 @@ impl PartitionReader {
         })?;
         self.next_offset = view.offset + 1;
         Ok(Some(view))
+    }
+
+    /// Drops what is buffered from `pos` on, to read it from the file again.
+    fn read_again(&mut self) -> io::Result<()> {
+        let at = self.buf_start + self.pos as u64;
+        let (_, file) = self.current.as_mut().expect("open");
+        file.seek(SeekFrom::Start(at))?;
+        self.buf_start = at;
+        self.pos = 0;
+        self.end = 0;
+        Ok(())
     }
 
     /// Goes on after the damage the last [`Damaged`] error reported: its records are lost.

@@ -44,7 +44,12 @@ impl AtomicFile {
         }
         let linked = std::fs::symlink_metadata(target).is_ok_and(|m| m.file_type().is_symlink());
         let target = match linked {
-            true => std::fs::canonicalize(target).unwrap_or_else(|_| target.to_path_buf()),
+            // A dangling link: its target is created (one level of link followed).
+            true => std::fs::canonicalize(target).unwrap_or_else(|_| {
+                std::fs::read_link(target)
+                    .map(|to| parent_dir(target).join(to))
+                    .unwrap_or_else(|_| target.to_path_buf())
+            }),
             false => target.to_path_buf(),
         };
         let dir = parent_dir(&target);

@@ -136,7 +136,10 @@ impl FieldPath {
     /// Renames the field at this path to `to`: in place when both share a parent object. A
     /// record that already has `to` is an error: renaming must not overwrite a field.
     pub fn rename(&self, record: &mut Val, to: &FieldPath) -> Result<(), String> {
-        if self.keys != to.keys && self.get(record).is_some() && to.get(record).is_some() {
+        // Onto its own ancestor (`p.v` to `p`) a field replaces what held it: nothing else is
+        // lost.
+        let onto_ancestor = self.keys.starts_with(&to.keys);
+        if !onto_ancestor && self.get(record).is_some() && to.get(record).is_some() {
             return Err(self.rename_collision(to));
         }
         let same_parent = self.keys.len() == to.keys.len()
@@ -311,6 +314,8 @@ mod tests {
         assert_eq!(text(&r), r#"{"a":1,"x":2,"n":{"c":3}}"#);
         p("missing").rename(&mut r, &p("z")).unwrap();
         assert_eq!(text(&r), r#"{"a":1,"x":2,"n":{"c":3}}"#);
+        p("n.c").rename(&mut r, &p("n")).unwrap();
+        assert_eq!(text(&r), r#"{"a":1,"x":2,"n":3}"#);
     }
 
     #[test]
