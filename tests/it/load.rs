@@ -378,6 +378,59 @@ fn schema_with_non_nullable_field_rejects_null() {
 }
 
 #[test]
+fn values_that_would_change_to_fit_the_schema_go_through_on_error() {
+    let dir = tmp();
+    let schema = write(
+        dir.path(),
+        "s.json",
+        r#"{"fields":[{"name":"i","type":"int8"},{"name":"d","type":"decimal(5,2)"},
+            {"name":"f","type":"float32"},{"name":"w","type":"decimal(60,9)"}]}"#,
+    );
+    let out_path = dir.path().join("o.parquet");
+    let dl = s(dir.path().join("dl.ndjson"));
+    let input = [
+        r#"{"i":1e2,"d":1.1,"f":1.5,"w":123456789012345678901234567890.123456789}"#,
+        r#"{"i":1.5,"d":1,"f":1,"w":1}"#,
+        r#"{"i":1,"d":1.005,"f":1,"w":1}"#,
+        r#"{"i":1,"d":1,"f":1e300,"w":1}"#,
+        r#"{"i":300,"d":1,"f":1,"w":1}"#,
+        r#"{"i":"-7","d":"2.50","f":"NaN","w":"-0.000000001"}"#,
+    ]
+    .join("\n");
+    let out = load(
+        [
+            "--schema",
+            &schema,
+            &format!("--on-error=dead-letter={dl}"),
+            &s(&out_path),
+        ],
+        input.as_bytes(),
+    );
+    out.expect_code(0);
+    let reasons: Vec<(Value, String)> = json_lines(&read(&dl))
+        .into_iter()
+        .map(|e| (e["line"].clone(), e["reason"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(reasons.len(), 4, "{reasons:?}");
+    for ((line, reason), want) in reasons.iter().zip([
+        (2, "1.5 is not a whole number"),
+        (3, "1.005 has more than 2 digits after the point"),
+        (4, "1e300 is out of range for float32"),
+        (5, "300 is out of range for int8"),
+    ]) {
+        assert_eq!(line, &json!(want.0));
+        assert!(reason.contains(want.1), "{reason}");
+    }
+    let back = extract([s(&out_path)], b"");
+    back.expect_clean();
+    assert_eq!(
+        back.text(),
+        "{\"i\":100,\"d\":1.10,\"f\":1.5,\"w\":123456789012345678901234567890.123456789}\n\
+         {\"i\":-7,\"d\":2.50,\"f\":\"NaN\",\"w\":-0.000000001}\n"
+    );
+}
+
+#[test]
 fn bad_schema_file_is_a_usage_error() {
     let dir = tmp();
     let schema = write(

@@ -4,21 +4,16 @@ use std::collections::VecDeque;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 
-use arrow_array::builder::StringBuilder;
-use arrow_array::{ArrayRef, RecordBatch};
-use arrow_json::reader::{
-    ArrayDecoder, Decoder, DecoderContext, DecoderFactory, Tape, TapeElement,
-};
+use arrow_array::RecordBatch;
+use arrow_json::reader::Decoder;
 use arrow_json::ReaderBuilder;
-use arrow_schema::{ArrowError, FieldRef, Schema, SchemaRef};
+use arrow_schema::{ArrowError, Schema, SchemaRef};
 use sluice_stream::json::is_blank;
 use sluice_stream::{Error, Position, Rejects, Result};
 
-use crate::encode::write_f64;
+use crate::fields::FieldDecoders;
 use crate::flat::FlatDecoder;
 use crate::infer::SchemaInference;
-use crate::json_string;
-use crate::schema::is_json_field;
 
 /// Where a queued record came from, for error messages.
 #[derive(Debug, Clone)]
@@ -403,7 +398,7 @@ fn build(schema: &SchemaRef, batch_size: usize, strict: bool) -> Result<Decoder>
         .with_batch_size(batch_size)
         .with_coerce_primitive(true)
         .with_strict_mode(strict)
-        .with_decoder_factory(Arc::new(JsonTextFactory))
+        .with_decoder_factory(Arc::new(FieldDecoders))
         .build_decoder()
         .map_err(|e| Error::Other(format!("cannot decode records with this schema: {e}")))
 }
@@ -420,128 +415,6 @@ fn decode_all(decoder: &mut Decoder, mut bytes: &[u8]) -> Result<Vec<RecordBatch
     }
     batches.extend(decoder.flush()?);
     Ok(batches)
-}
-
-/// Decodes `arrow.json` string fields: any JSON value, written back as compact JSON text.
-#[derive(Debug)]
-struct JsonTextFactory;
-
-impl DecoderFactory for JsonTextFactory {
-    fn make_default_decoder(
-        &self,
-        _ctx: &DecoderContext,
-        field: &FieldRef,
-        _is_nullable: bool,
-    ) -> Result<Option<Box<dyn ArrayDecoder>>, ArrowError> {
-        Ok(is_json_field(field).then(|| Box::new(JsonTextDecoder::default()) as _))
-    }
-}
-
-#[derive(Default)]
-struct JsonTextDecoder {
-    text: Vec<u8>,
-}
-
-impl ArrayDecoder for JsonTextDecoder {
-    fn decode(&mut self, tape: &Tape<'_>, pos: &[u32]) -> Result<ArrayRef, ArrowError> {
-        let mut builder = StringBuilder::with_capacity(pos.len(), pos.len() * 16);
-        for &p in pos {
-            match tape.get(p) {
-                TapeElement::Null => builder.append_null(),
-                _ => {
-                    self.text.clear();
-                    write_tape(tape, p, &mut self.text)?;
-                    builder.append_value(
-                        std::str::from_utf8(&self.text)
-                            .map_err(|e| ArrowError::JsonError(e.to_string()))?,
-                    );
-                }
-            }
-        }
-        Ok(Arc::new(builder.finish()))
-    }
-}
-
-/// Writes the value at `idx` as compact JSON; returns the index after it.
-fn write_tape(tape: &Tape<'_>, idx: u32, out: &mut Vec<u8>) -> Result<u32, ArrowError> {
-    Ok(match tape.get(idx) {
-        TapeElement::StartObject(end) => {
-            out.push(b'{');
-            let mut cur = idx + 1;
-            while cur < end {
-                if cur > idx + 1 {
-                    out.push(b',');
-                }
-                cur = write_tape(tape, cur, out)?;
-                out.push(b':');
-                cur = write_tape(tape, cur, out)?;
-            }
-            out.push(b'}');
-            end + 1
-        }
-        TapeElement::StartList(end) => {
-            out.push(b'[');
-            let mut cur = idx + 1;
-            while cur < end {
-                if cur > idx + 1 {
-                    out.push(b',');
-                }
-                cur = write_tape(tape, cur, out)?;
-            }
-            out.push(b']');
-            end + 1
-        }
-        TapeElement::String(s) => {
-            json_string(out, tape.get_string(s).as_bytes());
-            idx + 1
-        }
-        TapeElement::Number(s) => {
-            out.extend_from_slice(tape.get_string(s).as_bytes());
-            idx + 1
-        }
-        TapeElement::True => {
-            out.extend_from_slice(b"true");
-            idx + 1
-        }
-        TapeElement::False => {
-            out.extend_from_slice(b"false");
-            idx + 1
-        }
-        TapeElement::Null => {
-            out.extend_from_slice(b"null");
-            idx + 1
-        }
-        TapeElement::I64(high) => {
-            let TapeElement::I32(low) = tape.get(idx + 1) else {
-                return Err(tape.error(idx, "a 64-bit integer"));
-            };
-            let v = (i64::from(high) << 32) | i64::from(low as u32);
-            out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
-            idx + 2
-        }
-        TapeElement::I32(v) => {
-            out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
-            idx + 1
-        }
-        TapeElement::F64(high) => {
-            let TapeElement::F32(low) = tape.get(idx + 1) else {
-                return Err(tape.error(idx, "a 64-bit float"));
-            };
-            write_f64(
-                out,
-                f64::from_bits((u64::from(high) << 32) | u64::from(low)),
-            );
-            idx + 2
-        }
-        TapeElement::F32(v) => {
-            write_f64(out, f64::from(f32::from_bits(v)));
-            idx + 1
-        }
-        TapeElement::EndObject(_) | TapeElement::EndList(_) => {
-            return Err(tape.error(idx, "a value"));
-        }
-        _ => return Err(tape.error(idx, "a JSON value")),
-    })
 }
 
 #[cfg(test)]

@@ -294,9 +294,10 @@ fn append(column: &mut Column, raw: &str, exact: bool) -> Option<()> {
         }
         ColumnKind::Float => {
             let value: f64 = number()?.parse().ok()?;
-            // Inference (serde_json) refuses numbers it rounds to infinity, and near the
-            // largest float it rounds otherwise than `parse`: leave those to inference.
-            if exact && value.abs() >= 1e308 {
+            // A number too large for a float is refused by arrow-json's path. Inference
+            // (serde_json) rounds otherwise than `parse` near the largest float: in exact
+            // mode leave those to inference.
+            if value.is_infinite() || (exact && value.abs() >= 1e308) {
                 return None;
             }
             downcast::<Float64Builder>(column).append_value(value);
@@ -328,8 +329,9 @@ fn append(column: &mut Column, raw: &str, exact: bool) -> Option<()> {
         ColumnKind::Timestamp { nanos, tz } => {
             let text = plain_text(raw)?;
             if exact
-                && !matches!(infer::parse_datetime(text),
-                    Some((offset, fraction)) if offset == tz.is_some() && (nanos || !fraction))
+                && !infer::parse_datetime(text).is_some_and(|t| {
+                    t.offset == tz.is_some() && (nanos || !t.nanos) && !(nanos && t.beyond_nanos)
+                })
             {
                 return None;
             }

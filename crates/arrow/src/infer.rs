@@ -32,6 +32,8 @@ enum Kind {
     Timestamp {
         offset: bool,
         nanos: bool,
+        /// Some value lies outside the years nanoseconds reach (1678 to 2261 kept safe).
+        beyond_nanos: bool,
     },
     String,
     /// Nested and scalar values mixed: kept as JSON text.
@@ -69,6 +71,19 @@ impl Node {
     }
 }
 
+/// A timestamp kind; a string when it needs nanoseconds and some value lies beyond their
+/// range, which no timestamp column could hold unchanged.
+fn timestamp(offset: bool, nanos: bool, beyond_nanos: bool) -> Kind {
+    if nanos && beyond_nanos {
+        return Kind::String;
+    }
+    Kind::Timestamp {
+        offset,
+        nanos,
+        beyond_nanos,
+    }
+}
+
 fn widen(a: Kind, b: Kind) -> Kind {
     use Kind::*;
     match (a, b) {
@@ -97,15 +112,14 @@ fn widen(a: Kind, b: Kind) -> Kind {
             Timestamp {
                 offset: o1,
                 nanos: n1,
+                beyond_nanos: b1,
             },
             Timestamp {
                 offset: o2,
                 nanos: n2,
+                beyond_nanos: b2,
             },
-        ) if o1 == o2 => Timestamp {
-            offset: o1,
-            nanos: n1 || n2,
-        },
+        ) if o1 == o2 => timestamp(o1, n1 || n2, b1 || b2),
         _ => String,
     }
 }
@@ -185,7 +199,7 @@ fn to_field(name: &str, node: &Node, nullable: bool) -> Field {
         Kind::Float => DataType::Float64,
         Kind::FloatWord | Kind::String => DataType::Utf8,
         Kind::Date => DataType::Date32,
-        Kind::Timestamp { offset, nanos } => DataType::Timestamp(
+        Kind::Timestamp { offset, nanos, .. } => DataType::Timestamp(
             if *nanos {
                 TimeUnit::Nanosecond
             } else {
@@ -341,7 +355,7 @@ fn classify_string(s: &str, detect_time: bool) -> Kind {
         };
     }
     match parse_datetime(s) {
-        Some((offset, nanos)) => Kind::Timestamp { offset, nanos },
+        Some(t) => timestamp(t.offset, t.nanos, t.beyond_nanos),
         None => Kind::String,
     }
 }
@@ -363,9 +377,19 @@ pub(crate) fn is_date(b: &[u8]) -> bool {
     }
 }
 
-/// Recognises `YYYY-MM-DDTHH:MM:SS[.fraction][Z|±HH:MM]` (`T`, `t` or a space). Returns whether
-/// it has an offset and whether the fraction needs nanoseconds.
-pub(crate) fn parse_datetime(s: &str) -> Option<(bool, bool)> {
+/// What [`parse_datetime`] tells of a date-time string.
+pub(crate) struct DateTimeShape {
+    /// It ends with `Z` or an offset.
+    pub offset: bool,
+    /// Its fraction has more than 6 digits.
+    pub nanos: bool,
+    /// Its year is outside 1678 to 2261, where nanoseconds since 1970 (in 64 bits) surely
+    /// reach, whatever its offset.
+    pub beyond_nanos: bool,
+}
+
+/// Recognises `YYYY-MM-DDTHH:MM:SS[.fraction][Z|±HH:MM]` (`T`, `t` or a space).
+pub(crate) fn parse_datetime(s: &str) -> Option<DateTimeShape> {
     let b = s.as_bytes();
     if b.len() < 19 || !is_date(&b[..10]) || !matches!(b[10], b'T' | b't' | b' ') {
         return None;
@@ -400,7 +424,12 @@ pub(crate) fn parse_datetime(s: &str) -> Option<(bool, bool)> {
         }
         _ => return None,
     };
-    Some((offset, fraction > 6))
+    let year = digits(&b[..4])?;
+    Some(DateTimeShape {
+        offset,
+        nanos: fraction > 6,
+        beyond_nanos: !(1678..=2261).contains(&year),
+    })
 }
 
 #[cfg(test)]
@@ -460,6 +489,20 @@ mod tests {
             &DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
         );
         assert_eq!(s.field(3).data_type(), &DataType::Utf8);
+    }
+
+    #[test]
+    fn nanoseconds_beyond_their_years_keep_the_text() {
+        let s = infer(&[
+            r#"{"late":"2262-04-12T00:00:00.123456789Z","mixed":"2013-01-01T00:00:00.123456789Z","micros":"9999-12-31T23:59:59.5Z"}"#,
+            r#"{"late":"2262-04-12T00:00:00Z","mixed":"2500-01-01T00:00:00Z","micros":"0001-01-01T00:00:00Z"}"#,
+        ]);
+        assert_eq!(s.field(0).data_type(), &DataType::Utf8);
+        assert_eq!(s.field(1).data_type(), &DataType::Utf8);
+        assert_eq!(
+            s.field(2).data_type(),
+            &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        );
     }
 
     #[test]

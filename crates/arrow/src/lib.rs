@@ -4,6 +4,7 @@
 
 pub mod decode;
 pub mod encode;
+mod fields;
 mod flat;
 pub mod infer;
 pub mod schema;

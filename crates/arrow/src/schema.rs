@@ -12,7 +12,7 @@
 //! Types: `null`, `boolean`, `int8`, `int16`, `int32`, `int64`, `uint8`, `uint16`, `uint32`,
 //! `uint64`, `float32`, `float64`, `string`, `json` (nested values kept as JSON text), `date`,
 //! `timestamp` (no time zone) and `timestamp_tz` (UTC), both microseconds unless written
-//! `timestamp(ns)`, `timestamp_tz(ms)` and so on, `decimal(P,S)`, `{"list": TYPE}` and
+//! `timestamp(ns)`, `timestamp_tz(ms)` and so on, `decimal(P,S)` (P up to 76), `{"list": TYPE}` and
 //! `{"struct": [FIELD, …]}`. `nullable` defaults to true.
 
 use std::collections::HashMap;
@@ -85,7 +85,7 @@ fn type_to_json(field: &Field) -> Result<Value, String> {
         DataType::Date32 | DataType::Date64 => "date".into(),
         DataType::Timestamp(u, None) => format!("timestamp{}", unit(u)),
         DataType::Timestamp(u, Some(_)) => format!("timestamp_tz{}", unit(u)),
-        DataType::Decimal128(p, s) => format!("decimal({p},{s})"),
+        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => format!("decimal({p},{s})"),
         DataType::List(item) | DataType::LargeList(item) => {
             return Ok(json!({ "list": type_to_json(item)? }))
         }
@@ -183,10 +183,14 @@ fn parse_type_name(t: &str) -> Option<DataType> {
             {
                 let (p, s) = args.split_once(',')?;
                 let (p, s): (u8, i8) = (p.trim().parse().ok()?, s.trim().parse().ok()?);
-                if p == 0 || p > 38 || s.unsigned_abs() > p {
+                if p == 0 || p > 76 || s.unsigned_abs() > p {
                     return None;
                 }
-                DataType::Decimal128(p, s)
+                if p > 38 {
+                    DataType::Decimal256(p, s)
+                } else {
+                    DataType::Decimal128(p, s)
+                }
             } else {
                 return None;
             }
@@ -204,6 +208,7 @@ mod tests {
             {"name":"a","type":"int64","nullable":false},
             {"name":"t","type":"timestamp_tz(ns)"},
             {"name":"d","type":"decimal(10,2)"},
+            {"name":"w","type":"decimal(60,9)"},
             {"name":"j","type":"json"},
             {"name":"l","type":{"list":"string"}},
             {"name":"s","type":{"struct":[{"name":"x","type":"date"}]}}
@@ -214,7 +219,7 @@ mod tests {
             schema.field(1).data_type(),
             &DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
         );
-        assert!(is_json_field(schema.field(3)));
+        assert!(is_json_field(schema.field(4)));
         let back = from_json(&to_json(&schema).unwrap()).unwrap();
         assert_eq!(back, schema);
     }

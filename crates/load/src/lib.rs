@@ -60,9 +60,10 @@ The schema file (--schema, --schema-out) is JSON:
               {\"name\": \"plane\", \"type\": {\"struct\": [{\"name\": \"seats\", \"type\": \"int32\"}]}}]}
 Types: null, boolean, int8..int64, uint8..uint64, float32, float64, string, json, date,
 timestamp and timestamp_tz (microseconds; timestamp(ns), timestamp_tz(ms), … for other units),
-decimal(P,S), {\"list\": TYPE}, {\"struct\": [FIELD, …]}. nullable defaults to true. With
---schema, a record with a field the schema does not name, or a value that does not fit, goes
-through --on-error with the reason.";
+decimal(P,S) (P up to 76), {\"list\": TYPE}, {\"struct\": [FIELD, …]}. nullable defaults to
+true. With --schema, a record with a field the schema does not name, or a value that does not
+fit (1.5 in an integer, 1.005 in decimal(5,2), 1e300 in float32), goes through --on-error with
+the reason.";
 
 /// Write newline-delimited JSON records from stdin (or INPUT files) to a file, stdout, or a
 /// directory of parts.
