@@ -127,7 +127,8 @@ pub struct Args {
     #[arg(long)]
     pub list_topics: bool,
 
-    /// Describe TOPICs: partitions, start and end offsets, bytes, oldest and newest timestamps.
+    /// Describe TOPICs: partitions, start and end offsets, bytes (as stored), the first kept
+    /// record's timestamp (oldest_timestamp) and the largest timestamp (newest_timestamp).
     #[arg(long)]
     pub describe: bool,
 
@@ -387,6 +388,8 @@ struct Consumer<'a> {
     until: Option<i64>,
     start: StartSpec,
     written: u64,
+    /// Bytes (as stored) of the records read from the log.
+    bytes_in: u64,
     /// Offsets reached and not yet committed: (topic, partition) → next offset.
     reached: BTreeMap<(usize, u32), u64>,
     /// End offsets as of start, for `--until-end` with groups.
@@ -435,6 +438,7 @@ impl<'a> Consumer<'a> {
             until,
             start: StartSpec::parse(&args.from)?,
             written: 0,
+            bytes_in: 0,
             reached: BTreeMap::new(),
             ends,
             rejects: Rejects::new(args.common.on_error.clone(), "consume")?,
@@ -573,6 +577,7 @@ impl<'a> Consumer<'a> {
         stats.records_out = self.written;
         stats.records_in = self.written + stats.rejected;
         stats.bytes_out = self.out.bytes();
+        stats.bytes_in = self.bytes_in;
         if self.args.common.stats {
             eprintln!("{}", stats.to_json());
         }
@@ -598,6 +603,7 @@ impl<'a> Consumer<'a> {
         let mut total = 0;
         for a in self.assigned.iter_mut().filter(|a| !a.done) {
             let mut delivered = None;
+            let bytes_before = a.reader.bytes_read();
             let topic = &self.topics[a.topic].name;
             loop {
                 if self.args.max.is_some_and(|m| self.written >= m) {
@@ -668,6 +674,7 @@ impl<'a> Consumer<'a> {
                 self.written += 1;
                 total += 1;
             }
+            self.bytes_in += a.reader.bytes_read() - bytes_before;
             // Only records written count as reached (not one read past --until).
             if let Some(next) = delivered {
                 self.reached.insert((a.topic, a.partition), next);

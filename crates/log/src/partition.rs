@@ -357,6 +357,7 @@ impl Partition {
             buf_start: 0,
             skip: None,
             stay_in_segment: None,
+            bytes_read: 0,
         })
     }
 
@@ -518,6 +519,8 @@ pub struct PartitionReader {
     skip: Option<(Option<usize>, u64)>,
     /// Stop at the end of this segment (for time lookups).
     stay_in_segment: Option<u64>,
+    /// Bytes of the records returned so far.
+    bytes_read: u64,
 }
 
 /// Damaged bytes in a segment (a record that fails its checksum, or a broken frame) with
@@ -575,6 +578,11 @@ impl PartitionReader {
     /// The offset of the next record to be returned.
     pub fn position(&self) -> u64 {
         self.next_offset
+    }
+
+    /// Bytes (as stored) of the records returned so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
     }
 
     /// The next record, or `None` when there is none yet.
@@ -663,6 +671,7 @@ impl PartitionReader {
         };
         let start = self.pos;
         self.pos += len;
+        self.bytes_read += len as u64;
         let view = RecordView::parse(&self.buf[start..start + len]).map_err(|e| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
