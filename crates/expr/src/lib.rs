@@ -20,6 +20,33 @@ type Data = data::JustLut<Val>;
 /// A compiled jq program.
 pub struct Program {
     filter: jaq_core::Filter<Data>,
+    /// `$ENV`: the environment as an object.
+    env: Val,
+}
+
+/// Our definitions of jq builtins that jaq lacks or defines otherwise (see `defs.jq`).
+fn sluice_defs() -> impl Iterator<Item = load::parse::Def<&'static str>> {
+    load::parse(include_str!("defs.jq"), |p| p.defs())
+        .expect("defs.jq parses")
+        .into_iter()
+}
+
+/// The environment as a jq object, for `$ENV` (variables that are not UTF-8 are left out).
+fn environment() -> Val {
+    let mut text = b"{".to_vec();
+    for (name, value) in std::env::vars_os() {
+        let (Some(name), Some(value)) = (name.to_str(), value.to_str()) else {
+            continue;
+        };
+        if text.len() > 1 {
+            text.push(b',');
+        }
+        sluice_stream::json::write_string(&mut text, name.as_bytes());
+        text.push(b':');
+        sluice_stream::json::write_string(&mut text, value.as_bytes());
+    }
+    text.push(b'}');
+    json::parse_valid(&text).expect("written as valid JSON")
 }
 
 impl Program {
@@ -28,7 +55,8 @@ impl Program {
     pub fn compile(code: &str) -> Result<Program, String> {
         let defs = jaq_core::defs()
             .chain(jaq_std::defs())
-            .chain(jaq_json::defs());
+            .chain(jaq_json::defs())
+            .chain(sluice_defs());
         let funs = jaq_core::funs()
             .chain(jaq_std::funs())
             .chain(jaq_json::funs());
@@ -39,6 +67,7 @@ impl Program {
             .map_err(|errors| load_error(code, errors))?;
         let filter = Compiler::default()
             .with_funs(funs)
+            .with_global_vars(["$ENV"])
             .compile(modules)
             .map_err(|errors| {
                 let (name, what) = errors
@@ -49,13 +78,16 @@ impl Program {
                     .unwrap_or(("", "name"));
                 caret(code, name, &format!("undefined {what} {name}"))
             })?;
-        Ok(Program { filter })
+        Ok(Program {
+            filter,
+            env: environment(),
+        })
     }
 
     /// Runs the program on `input`, calling `each` with every output until it returns false.
     /// An error (a type error, `error(...)`, `halt`) ends the run with its message.
     pub fn run(&self, input: Val, mut each: impl FnMut(Val) -> bool) -> Result<(), String> {
-        let ctx = Ctx::<Data>::new(&self.filter.lut, Vars::new([]));
+        let ctx = Ctx::<Data>::new(&self.filter.lut, Vars::new([self.env.clone()]));
         for output in self.filter.id.run((ctx, input)) {
             match output {
                 Ok(value) => {
@@ -171,6 +203,58 @@ mod tests {
             outputs("map_values(. * 2)", r#"{"b":1,"a":1.5}"#).unwrap(),
             [r#"{"b":2,"a":3}"#]
         );
+    }
+
+    #[test]
+    fn jq_builtins_jaq_lacks_or_defines_otherwise() {
+        let one = |code: &str, input: &str| outputs(code, input).unwrap().join(" ");
+        let record = r#"{"a":1,"b":"x\"y","n":null,"t":true,"s":"t\tb\\"}"#;
+        assert_eq!(one("[.a,.b,.n,.t]|@csv", record), r#""1,\"x\"\"y\",,true""#);
+        assert_eq!(one("[.a,.s,.n]|@tsv", record), r#""1\tt\\tb\\\\\t""#);
+        assert_eq!(one(r#"@csv "row: \([.a])""#, record), r#""row: 1""#);
+        assert!(outputs("[{}]|@csv", "{}")
+            .unwrap_err()
+            .contains("not valid in a csv row"));
+        assert_eq!(
+            one("[1,null,\"a\",true]|join(\"-\")", "{}"),
+            r#""1--a-true""#
+        );
+        assert!(outputs("[[1]]|join(\",\")", "{}").is_err());
+        assert_eq!(one(".a|IN(2,1)", record), "true");
+        assert_eq!(one("IN(.a,.b; 3)", record), "false");
+        assert_eq!(
+            one("[{k:1},{k:\"x\"}]|INDEX(.k)", "{}"),
+            r#"{"1":{"k":1},"x":{"k":"x"}}"#
+        );
+        assert_eq!(one(".a|ltrimstr(\"x\")", record), "1");
+        assert_eq!(one(".b|ltrimstr(\"x\")|rtrimstr(\"y\")", record), r#""\"""#);
+        assert_eq!(
+            one("[leaf_paths]", r#"{"a":{"b":1},"c":[2]}"#),
+            r#"[["a","b"],["c",0]]"#
+        );
+        assert_eq!(
+            one("fromstream(tostream)", r#"{"a":[1,{"b":2}]}"#),
+            r#"{"a":[1,{"b":2}]}"#
+        );
+        let path = std::env::var("PATH").unwrap_or_default();
+        let mut want = Vec::new();
+        sluice_stream::json::write_string(&mut want, path.as_bytes());
+        assert_eq!(one("$ENV.PATH // \"\"", "{}").as_bytes(), want);
+    }
+
+    #[test]
+    fn updates_make_what_is_missing_as_jq_does() {
+        let one = |code: &str, input: &str| outputs(code, input).unwrap().join(" ");
+        assert_eq!(
+            one(".meta.source = \"x\"", r#"{"a":1}"#),
+            r#"{"a":1,"meta":{"source":"x"}}"#
+        );
+        assert_eq!(one(".c.n += 1", "{}"), r#"{"c":{"n":1}}"#);
+        assert_eq!(one(".l[2] = 1", "{}"), r#"{"l":[null,null,1]}"#);
+        assert_eq!(one(".l[3] = 4", r#"{"l":[1]}"#), r#"{"l":[1,null,null,4]}"#);
+        assert_eq!(one("del(.l[5])", r#"{"l":[1]}"#), r#"{"l":[1]}"#);
+        assert!(outputs(".l[-3] = 1", r#"{"l":[1]}"#).is_err());
+        assert!(outputs(".l[1000000000] = 1", r#"{"l":[]}"#).is_err());
     }
 
     #[test]
