@@ -7,11 +7,13 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use arrow_array::builder::{PrimitiveBuilder, StringBuilder};
+use arrow_array::timezone::Tz;
 use arrow_array::types::*;
 use arrow_array::{ArrayRef, ArrowPrimitiveType};
-use arrow_cast::parse::parse_decimal;
+use arrow_cast::parse::{parse_decimal, string_to_datetime, Parser};
 use arrow_json::reader::{ArrayDecoder, DecoderContext, DecoderFactory, Tape, TapeElement};
-use arrow_schema::{ArrowError, DataType, FieldRef};
+use arrow_schema::{ArrowError, DataType, FieldRef, TimeUnit};
+use chrono::{NaiveTime, Utc};
 
 use crate::encode::write_f64;
 use crate::json_string;
@@ -42,6 +44,26 @@ impl DecoderFactory for FieldDecoders {
             DataType::UInt64 => IntDecoder::<UInt64Type>::boxed(),
             DataType::Float32 => Box::new(FloatDecoder::<Float32Type>(PhantomData)),
             DataType::Float64 => Box::new(FloatDecoder::<Float64Type>(PhantomData)),
+            DataType::Timestamp(unit, tz) => {
+                let tz = match tz {
+                    Some(tz) => Some(tz.parse::<Tz>()?),
+                    None => None,
+                };
+                let ty = field.data_type().clone();
+                match unit {
+                    TimeUnit::Second => TimestampDecoder::<TimestampSecondType>::boxed(tz, ty),
+                    TimeUnit::Millisecond => {
+                        TimestampDecoder::<TimestampMillisecondType>::boxed(tz, ty)
+                    }
+                    TimeUnit::Microsecond => {
+                        TimestampDecoder::<TimestampMicrosecondType>::boxed(tz, ty)
+                    }
+                    TimeUnit::Nanosecond => {
+                        TimestampDecoder::<TimestampNanosecondType>::boxed(tz, ty)
+                    }
+                }
+            }
+            DataType::Date32 => Box::new(DateDecoder),
             DataType::Decimal128(p, s) => DecimalDecoder::<Decimal128Type>::boxed(*p, *s),
             DataType::Decimal256(p, s) => DecimalDecoder::<Decimal256Type>::boxed(*p, *s),
             _ => return Ok(None),
@@ -70,13 +92,20 @@ fn keeps_all_digits(text: &str, scale: i8) -> bool {
     let text = text.trim_ascii();
     let text = text.strip_prefix(['-', '+']).unwrap_or(text);
     let (mantissa, exponent) = match text.find(['e', 'E']) {
-        Some(at) => match text[at + 1..].parse::<i64>() {
-            Ok(e) => (&text[..at], e),
-            Err(_) => return true,
+        Some(at) => match saturating_exponent(&text[at + 1..]) {
+            Some(e) => (&text[..at], e),
+            None => return true,
         },
         None => (text, 0),
     };
     let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if !whole
+        .bytes()
+        .chain(fraction.bytes())
+        .all(|d| d.is_ascii_digit())
+    {
+        return true;
+    }
     // A digit's place is the power of ten it stands for; places below `-scale` are cut.
     let lowest_kept = -i64::from(scale);
     let whole_cut = whole
@@ -89,6 +118,136 @@ fn keeps_all_digits(text: &str, scale: i8) -> bool {
         .enumerate()
         .any(|(i, d)| d != b'0' && exponent.saturating_sub(i as i64 + 1) < lowest_kept);
     !whole_cut && !fraction_cut
+}
+
+/// An exponent's value, held at the i64 limits when it has more digits than they allow
+/// (`1e-99999999999999999999` cuts every digit); `None` when it is not an exponent.
+fn saturating_exponent(text: &str) -> Option<i64> {
+    let (negative, digits) = match text.as_bytes().first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if digits.is_empty() || !digits.bytes().all(|d| d.is_ascii_digit()) {
+        return None;
+    }
+    let magnitude = digits.parse::<i64>().unwrap_or(i64::MAX);
+    Some(if negative { -magnitude } else { magnitude })
+}
+
+/// A whole number in i64 (for numbers counting a time unit); the error says why not.
+fn whole_i64(text: &str, ty: &dyn std::fmt::Display) -> Result<i64, ArrowError> {
+    if let Ok(v) = text.parse::<i64>() {
+        return Ok(v);
+    }
+    if !keeps_all_digits(text, 0) {
+        return Err(misfit(text, format!("is not a whole number ({ty})")));
+    }
+    parse_decimal::<Decimal128Type>(text, 38, 0)
+        .ok()
+        .and_then(|v| i64::try_from(v).ok())
+        .ok_or_else(|| misfit(text, format!("is out of range for {ty}")))
+}
+
+/// Timestamps: RFC 3339 and similar strings with no more precision than the unit keeps, or
+/// whole numbers of the unit.
+struct TimestampDecoder<T> {
+    tz: Option<Tz>,
+    /// The column's type, as the schema spells it.
+    ty: DataType,
+    unit: PhantomData<fn(T) -> T>,
+}
+
+impl<T: ArrowTimestampType> TimestampDecoder<T> {
+    fn boxed(tz: Option<Tz>, ty: DataType) -> Box<dyn ArrayDecoder> {
+        Box::new(TimestampDecoder::<T> {
+            tz,
+            ty,
+            unit: PhantomData,
+        })
+    }
+
+    /// The value of a date-time string, refused when it would lose digits or overflow.
+    fn value_of(&self, text: &str) -> Result<i64, ArrowError> {
+        let ty = &self.ty;
+        let nanos_per_unit = match T::UNIT {
+            TimeUnit::Second => 1_000_000_000,
+            TimeUnit::Millisecond => 1_000_000,
+            TimeUnit::Microsecond => 1_000,
+            TimeUnit::Nanosecond => 1,
+        };
+        let not_a_time = || misfit(text, format!("is not a date-time ({ty})"));
+        let (value, subsec) = match &self.tz {
+            Some(tz) => {
+                let t = string_to_datetime(tz, text).map_err(|_| not_a_time())?;
+                (T::from_datetime(t), t.timestamp_subsec_nanos())
+            }
+            None => {
+                let t = string_to_datetime(&Utc, text).map_err(|_| not_a_time())?;
+                (T::from_datetime(t), t.timestamp_subsec_nanos())
+            }
+        };
+        if subsec % nanos_per_unit != 0 {
+            return Err(misfit(text, format!("is more precise than {ty} keeps")));
+        }
+        value.ok_or_else(|| misfit(text, format!("is out of range for {ty}")))
+    }
+}
+
+impl<T: ArrowTimestampType> ArrayDecoder for TimestampDecoder<T> {
+    fn decode(&mut self, tape: &Tape<'_>, pos: &[u32]) -> Result<ArrayRef, ArrowError> {
+        let mut builder =
+            PrimitiveBuilder::<T>::with_capacity(pos.len()).with_data_type(self.ty.clone());
+        for &p in pos {
+            let value = match tape.get(p) {
+                TapeElement::Null => {
+                    builder.append_null();
+                    continue;
+                }
+                TapeElement::String(idx) => self.value_of(tape.get_string(idx))?,
+                TapeElement::Number(idx) => whole_i64(tape.get_string(idx), &self.ty)?,
+                _ => return Err(tape.error(p, "a timestamp")),
+            };
+            builder.append_value(value);
+        }
+        Ok(Arc::new(builder.finish()))
+    }
+}
+
+/// Dates: date strings, or date-times at midnight UTC, or whole numbers of days since 1970.
+struct DateDecoder;
+
+impl ArrayDecoder for DateDecoder {
+    fn decode(&mut self, tape: &Tape<'_>, pos: &[u32]) -> Result<ArrayRef, ArrowError> {
+        let mut builder = PrimitiveBuilder::<Date32Type>::with_capacity(pos.len());
+        for &p in pos {
+            let days = match tape.get(p) {
+                TapeElement::Null => {
+                    builder.append_null();
+                    continue;
+                }
+                TapeElement::String(idx) => {
+                    let text = tape.get_string(idx);
+                    match string_to_datetime(&Utc, text) {
+                        Ok(t) if t.time() != NaiveTime::MIN => {
+                            return Err(misfit(text, "has a time of day (date)"));
+                        }
+                        Ok(t) => Date32Type::from_naive_date(t.date_naive()),
+                        Err(_) => Date32Type::parse(text)
+                            .ok_or_else(|| misfit(text, "is not a date (date)"))?,
+                    }
+                }
+                TapeElement::Number(idx) => {
+                    let text = tape.get_string(idx);
+                    let days = whole_i64(text, &DataType::Date32)?;
+                    i32::try_from(days).map_err(|_| misfit(text, "is out of range for date"))?
+                }
+                _ => return Err(tape.error(p, "a date")),
+            };
+            builder.append_value(days);
+        }
+        Ok(Arc::new(builder.finish()))
+    }
 }
 
 /// Integers: whole numbers in range only (`1.0` and `1e2` are whole; `1.5` is not).
@@ -137,31 +296,31 @@ where
 /// `Infinity` and `-Infinity` (as strings, which is how JSON spells them).
 struct FloatDecoder<T>(PhantomData<fn(T) -> T>);
 
-/// A float column's conversion from f64.
-trait FromF64: ArrowPrimitiveType {
-    fn from_f64(v: f64) -> Self::Native;
+/// A float column's type, parsed straight from the text (rounded once, correctly).
+trait ParseFloat: ArrowPrimitiveType {
+    fn parse(text: &str) -> Option<Self::Native>;
     fn is_infinite(v: Self::Native) -> bool;
 }
 
-impl FromF64 for Float32Type {
-    fn from_f64(v: f64) -> f32 {
-        v as f32
+impl ParseFloat for Float32Type {
+    fn parse(text: &str) -> Option<f32> {
+        text.parse().ok()
     }
     fn is_infinite(v: f32) -> bool {
         v.is_infinite()
     }
 }
 
-impl FromF64 for Float64Type {
-    fn from_f64(v: f64) -> f64 {
-        v
+impl ParseFloat for Float64Type {
+    fn parse(text: &str) -> Option<f64> {
+        text.parse().ok()
     }
     fn is_infinite(v: f64) -> bool {
         v.is_infinite()
     }
 }
 
-impl<T: FromF64> ArrayDecoder for FloatDecoder<T> {
+impl<T: ParseFloat> ArrayDecoder for FloatDecoder<T> {
     fn decode(&mut self, tape: &Tape<'_>, pos: &[u32]) -> Result<ArrayRef, ArrowError> {
         let mut builder = PrimitiveBuilder::<T>::with_capacity(pos.len());
         for &p in pos {
@@ -170,11 +329,8 @@ impl<T: FromF64> ArrayDecoder for FloatDecoder<T> {
                 continue;
             };
             let ty = || T::DATA_TYPE.to_string().to_lowercase();
-            let wide: f64 = text
-                .trim_ascii()
-                .parse()
-                .map_err(|_| misfit(text, format!("is not a number ({})", ty())))?;
-            let value = T::from_f64(wide);
+            let value = T::parse(text.trim_ascii())
+                .ok_or_else(|| misfit(text, format!("is not a number ({})", ty())))?;
             if T::is_infinite(value) && !spells_infinity(text) {
                 return Err(misfit(text, format!("is out of range for {}", ty())));
             }
@@ -218,14 +374,8 @@ impl<D: DecimalType> ArrayDecoder for DecimalDecoder<D> {
                 continue;
             };
             if !keeps_all_digits(text, s) {
-                let why = match s {
-                    0.. => format!("has more than {s} digits after the point"),
-                    _ => format!(
-                        "is not a multiple of 1{}",
-                        "0".repeat(s.unsigned_abs().into())
-                    ),
-                };
-                return Err(misfit(text, format!("{why} (decimal({p},{s}))")));
+                let why = format!("has more than {s} digits after the point (decimal({p},{s}))");
+                return Err(misfit(text, why));
             }
             let value = parse_decimal::<D>(text, p, s)
                 .map_err(|_| misfit(text, format!("does not fit decimal({p},{s})")))?;
@@ -399,6 +549,16 @@ mod tests {
             (DataType::UInt8, "-1", "out of range"),
             (DataType::Int64, "9223372036854775808", "out of range"),
             (DataType::Int64, "1e-1", "not a whole number"),
+            (
+                DataType::Int8,
+                "1e-99999999999999999999",
+                "not a whole number",
+            ),
+            (
+                DataType::Int8,
+                "1e99999999999999999999",
+                "not a number that fits",
+            ),
             (DataType::Int32, "\"x\"", "not a number"),
             (DataType::Int32, "true", "number"),
         ] {
@@ -417,7 +577,6 @@ mod tests {
             (DataType::Decimal128(5, 2), "1.000", "1.00"),
             (DataType::Decimal128(5, 2), "-123.45", "-123.45"),
             (DataType::Decimal128(5, 2), "1.5e-2", "0.02"),
-            (DataType::Decimal128(5, -2), "1200", "1200"),
             (
                 DataType::Decimal256(60, 0),
                 "123456789012345678901234567890123456789012345678901234567890",
@@ -435,8 +594,70 @@ mod tests {
         for (ty, value, why) in [
             (DataType::Decimal128(5, 2), "1.005", "more than 2 digits"),
             (DataType::Decimal128(5, 2), "1234.5", "does not fit"),
-            (DataType::Decimal128(5, -2), "1250", "not a multiple of 100"),
+            (DataType::Decimal128(5, 2), "\"1.2.3\"", "does not fit"),
             (DataType::Decimal128(38, 0), "1e39", "does not fit"),
+            (
+                DataType::Decimal128(5, 2),
+                "-1.5e-99999999999999999999",
+                "more than 2 digits",
+            ),
+        ] {
+            let err = decode(ty.clone(), value).unwrap_err();
+            assert!(err.contains(why), "{ty} {value}: {err}");
+        }
+    }
+
+    #[test]
+    fn times_keep_every_digit_or_refuse() {
+        let s = || DataType::Timestamp(TimeUnit::Second, None);
+        let us = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        let ns = || DataType::Timestamp(TimeUnit::Nanosecond, None);
+        for (ty, value, want) in [
+            (s(), r#""2020-01-01T00:00:01.000Z""#, "2020-01-01T00:00:01"),
+            (
+                us(),
+                r#""2020-01-01T00:00:00.123456000Z""#,
+                "2020-01-01T00:00:00.123456Z",
+            ),
+            (
+                us(),
+                r#""2020-01-01T05:00:00+05:00""#,
+                "2020-01-01T00:00:00Z",
+            ),
+            (s(), "1.0", "1970-01-01T00:00:01"),
+            (
+                ns(),
+                r#""2262-04-11T23:47:16.854775807Z""#,
+                "2262-04-11T23:47:16.854775807",
+            ),
+            (DataType::Date32, r#""2020-01-02""#, "2020-01-02"),
+            (DataType::Date32, r#""2020-01-02T00:00:00Z""#, "2020-01-02"),
+            (DataType::Date32, "18262", "2020-01-01"),
+        ] {
+            assert_eq!(
+                decode(ty.clone(), value).as_deref(),
+                Ok(want),
+                "{ty} {value}"
+            );
+        }
+        for (ty, value, why) in [
+            (s(), r#""2020-01-01T00:00:00.5Z""#, "more precise than"),
+            (
+                us(),
+                r#""2020-01-01T00:00:00.123456789Z""#,
+                "more precise than",
+            ),
+            (ns(), r#""2262-04-11T23:47:16.854775808Z""#, "out of range"),
+            (s(), "1.9", "not a whole number"),
+            (s(), "1e30", "out of range"),
+            (s(), r#""soon""#, "not a date-time"),
+            (
+                DataType::Date32,
+                r#""2020-01-01T23:59:59-05:00""#,
+                "time of day",
+            ),
+            (DataType::Date32, "18262.9", "not a whole number"),
+            (DataType::Date32, "3000000000", "out of range"),
         ] {
             let err = decode(ty.clone(), value).unwrap_err();
             assert!(err.contains(why), "{ty} {value}: {err}");
@@ -452,6 +673,12 @@ mod tests {
             Ok("-inf")
         );
         assert_eq!(decode(DataType::Float32, "1e-60").as_deref(), Ok("0.0"));
+        // Rounded once, to the nearest float32 (not through a float64).
+        assert_eq!(
+            decode(DataType::Float32, "1.0000000596046448").as_deref(),
+            Ok("1.0000001")
+        );
+        assert!(decode(DataType::Float32, "3.4028235677973366e38").is_ok());
         for (ty, value) in [(DataType::Float32, "1e300"), (DataType::Float64, "1e400")] {
             let err = decode(ty.clone(), value).unwrap_err();
             assert!(err.contains("out of range"), "{ty} {value}: {err}");

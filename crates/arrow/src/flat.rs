@@ -319,20 +319,22 @@ fn append(column: &mut Column, raw: &str, exact: bool) -> Option<()> {
             None => return None,
         },
         ColumnKind::Date => {
+            // Anything but a plain date (a date-time, a number) is judged by arrow-json's path.
             let text = plain_text(raw)?;
-            if exact && !infer::is_date(text.as_bytes()) {
+            if !infer::is_date(text.as_bytes()) {
                 return None;
             }
             let days = Date32Type::parse(text)?;
             downcast::<Date32Builder>(column).append_value(days);
         }
         ColumnKind::Timestamp { nanos, tz } => {
+            // A fraction finer than the column keeps is judged by arrow-json's path.
             let text = plain_text(raw)?;
-            if exact
-                && !infer::parse_datetime(text).is_some_and(|t| {
-                    t.offset == tz.is_some() && (nanos || !t.nanos) && !(nanos && t.beyond_nanos)
-                })
-            {
+            let shape = infer::parse_datetime(text)?;
+            if !nanos && shape.nanos {
+                return None;
+            }
+            if exact && (shape.offset != tz.is_some() || (nanos && shape.beyond_nanos)) {
                 return None;
             }
             let (micros, ns) = match &tz {

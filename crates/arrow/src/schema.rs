@@ -135,6 +135,9 @@ fn fields_from_json(value: &Value) -> Result<Fields, String> {
 fn field_from_json(name: &str, ty: &Value, nullable: bool) -> Result<Field, String> {
     let data_type = match ty {
         Value::String(t) if t == "json" => return Ok(json_field(name, nullable)),
+        Value::String(t) if t.trim().starts_with("decimal(") => {
+            decimal_type(t.trim()).map_err(|why| format!("field {name:?} has type {t:?}: {why}"))?
+        }
         Value::String(t) => parse_type_name(t).ok_or_else(|| {
             format!("field {name:?} has unknown type {t:?} (see the schema file documentation)")
         })?,
@@ -179,22 +182,33 @@ fn parse_type_name(t: &str) -> Option<DataType> {
                 DataType::Timestamp(unit(rest)?, Some("UTC".into()))
             } else if let Some(rest) = t.strip_prefix("timestamp") {
                 DataType::Timestamp(unit(rest)?, None)
-            } else if let Some(args) = t.strip_prefix("decimal(").and_then(|r| r.strip_suffix(')'))
-            {
-                let (p, s) = args.split_once(',')?;
-                let (p, s): (u8, i8) = (p.trim().parse().ok()?, s.trim().parse().ok()?);
-                if p == 0 || p > 76 || s.unsigned_abs() > p {
-                    return None;
-                }
-                if p > 38 {
-                    DataType::Decimal256(p, s)
-                } else {
-                    DataType::Decimal128(p, s)
-                }
             } else {
                 return None;
             }
         }
+    })
+}
+
+/// `decimal(P,S)`: precision 1 to 76 (above 38, a 256-bit decimal) and scale 0 to P (Parquet
+/// has no negative scales).
+fn decimal_type(t: &str) -> Result<DataType, String> {
+    let form = "write it decimal(P,S), with P from 1 to 76 and S from 0 to P";
+    let args = t
+        .strip_prefix("decimal(")
+        .and_then(|r| r.strip_suffix(')'))
+        .ok_or(form)?;
+    let (p, s) = args.split_once(',').ok_or(form)?;
+    let (Ok(p), Ok(s)) = (p.trim().parse::<u8>(), s.trim().parse::<u8>()) else {
+        return Err(form.into());
+    };
+    if !(1..=76).contains(&p) || s > p {
+        return Err(form.into());
+    }
+    let s = s as i8;
+    Ok(if p > 38 {
+        DataType::Decimal256(p, s)
+    } else {
+        DataType::Decimal128(p, s)
     })
 }
 
@@ -234,5 +248,16 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("twice"), "{err}");
+        for bad in [
+            "decimal(0,0)",
+            "decimal(77,0)",
+            "decimal(5,6)",
+            "decimal(5,-2)",
+            "decimal(5)",
+        ] {
+            let err =
+                from_json(&serde_json::json!({"fields":[{"name":"a","type":bad}]})).unwrap_err();
+            assert!(err.contains("P from 1 to 76"), "{bad}: {err}");
+        }
     }
 }
