@@ -8,6 +8,29 @@ def join($sep):
     + ($x | if . == null then "" elif type == "number" or type == "boolean" then tojson else . end))
   // "";
 
+# Paths are deleted last first, so that deleting one does not move the others; a path
+# that is not there is left alone (jaq: `f |= empty`, which does both otherwise).
+def delpaths($paths):
+  def del1($p):
+    if ($p | length) == 0 then null
+    elif ($p | length) == 1 then .[$p[0]] |= empty
+    elif getpath([$p[0]]) == null then .
+    else .[$p[0]] |= del1($p[1:])
+    end;
+  reduce ($paths | unique | reverse)[] as $p (.; del1($p));
+def del(f): delpaths([path(f)]);
+
+# A string that is not one JSON number is an error (jaq: no output for "").
+def tonumber:
+  if type == "number" then .
+  elif type == "string" then
+    [fromjson?] as $v
+    | if ($v | length) == 1 and ($v[0] | type) == "number" then $v[0]
+      else error("cannot parse \(tojson) as a number")
+      end
+  else error("\(type) (\(tojson)) cannot be parsed as a number")
+  end;
+
 def IN(s): any(s == .; .);
 def IN(src; s): any(src == s; .);
 def INDEX(stream; key): reduce stream as $row ({}; .[$row | key | tostring] |= $row);

@@ -254,6 +254,14 @@ mod tests {
         assert_eq!(one(".l[3] = 4", r#"{"l":[1]}"#), r#"{"l":[1,null,null,4]}"#);
         assert_eq!(one("del(.l[5])", r#"{"l":[1]}"#), r#"{"l":[1]}"#);
         assert!(outputs(".l[-3] = 1", r#"{"l":[1]}"#).is_err());
+        // Deletions: last path first, missing paths left alone, key order kept.
+        assert_eq!(one("del(.l[0,2])", r#"{"l":[1,2,3,4]}"#), r#"{"l":[2,4]}"#);
+        assert_eq!(one("del(.a)", r#"{"a":1,"b":2,"c":3}"#), r#"{"b":2,"c":3}"#);
+        assert_eq!(one("del(.x.y)", r#"{"a":1}"#), r#"{"a":1}"#);
+        assert_eq!(one(".n|del(.a)", r#"{"n":null}"#), "null");
+        assert!(outputs(".s|tonumber", r#"{"s":""}"#).is_err());
+        assert!(outputs(".s|tonumber", r#"{"s":"1 2"}"#).is_err());
+        assert_eq!(one(".s|tonumber", r#"{"s":" 1.5"}"#), "1.5");
         assert!(outputs(".l[1000000000] = 1", r#"{"l":[]}"#).is_err());
     }
 

@@ -171,7 +171,8 @@ fn compare(a: &[u8], b: &[u8]) -> Option<Ordering> {
 
 fn compare_numbers(a: &[u8], b: &[u8]) -> Option<Ordering> {
     let (a, b) = (std::str::from_utf8(a).ok()?, std::str::from_utf8(b).ok()?);
-    if let (Ok(x), Ok(y)) = (a.parse::<i64>(), b.parse::<i64>()) {
+    // Integers compare exactly, as jaq compares them (also just past the 64-bit range).
+    if let (Ok(x), Ok(y)) = (a.parse::<i128>(), b.parse::<i128>()) {
         return Some(x.cmp(&y));
     }
     let (x, y) = (a.parse::<f64>().ok()?, b.parse::<f64>().ok()?);
@@ -194,6 +195,7 @@ mod tests {
         r#"{"a":1e2,"b":{},"s":"a\"b","big":12345678901234567890}"#,
         r#"{"a":9007199254740993,"big":18446744073709551614}"#,
         r#"{"a":1e400}"#,
+        r#"{"a":9223372036854775808,"big":-9223372036854775809}"#,
         r#"{"b":5}"#,
         r#"{"a":[1,2],"b":{"c":null}}"#,
     ];
@@ -223,6 +225,10 @@ mod tests {
         ".a == 1e400",
         ".a > 1e2",
         ".a == 100.0",
+        ".a == 9223372036854775807",
+        ".a > 9223372036854775806",
+        ".big == -9223372036854775808",
+        ".big >= -9223372036854775808",
     ];
 
     #[test]

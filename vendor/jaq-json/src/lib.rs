@@ -213,9 +213,8 @@ impl jaq_core::ValT for Val {
                         let v = core::mem::take(e.get_mut());
                         match f(v).next().transpose()? {
                             Some(y) => e.insert(y),
-                            // this runs in constant time, at the price of
-                            // changing the order of the elements
-                            None => e.swap_remove(),
+                            // sluice: keep the order of the other keys, as jq does.
+                            None => e.shift_remove(),
                         };
                     }
                     Vacant(e) => {
@@ -227,12 +226,25 @@ impl jaq_core::ValT for Val {
                 Ok(self)
             }
             // sluice: as in jq, updating null at a string index makes an object, and at a
-            // non-negative integer index an array.
-            Val::Null if matches!(index, Val::TStr(_)) => {
-                Val::obj(Map::default()).map_index(index, opt, f)
-            }
-            Val::Null if index.as_pos_usize().is_ok_and(|i| i.0) => {
-                Val::Arr(Rc::default()).map_index(index, opt, f)
+            // non-negative integer index an array; when the update yields nothing (a
+            // deletion), null stays null.
+            Val::Null => {
+                let at = match index {
+                    Val::TStr(_) => None,
+                    _ => match index.as_pos_usize() {
+                        Ok(num::PosUsize(true, i)) if i <= PAD_LIMIT => Some(i),
+                        _ => return opt.fail(self, |v| Exn::from(Error::typ(v, Type::Iter.as_str()))),
+                    },
+                };
+                Ok(match (f(Val::Null).next().transpose()?, at) {
+                    (None, _) => Val::Null,
+                    (Some(y), None) => Val::obj(core::iter::once((index.clone(), y)).collect()),
+                    (Some(y), Some(i)) => {
+                        let mut a = alloc::vec![Val::Null; i];
+                        a.push(y);
+                        Val::Arr(Rc::new(a))
+                    }
+                })
             }
             Val::Arr(ref mut a) => {
                 let oob = || Error::str(format_args!("index {index} out of bounds"));
