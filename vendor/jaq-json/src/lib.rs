@@ -226,37 +226,35 @@ impl jaq_core::ValT for Val {
                 Ok(self)
             }
             // sluice: as in jq, updating null at a string index makes an object, and at a
-            // non-negative integer index an array; when the update yields nothing (a
-            // deletion), null stays null.
+            // non-negative integer index an array. A deletion there stays an error, as in
+            // jaq (a value cannot say "nothing here" to the update of its parent).
             Val::Null => {
                 let at = match index {
                     Val::TStr(_) => None,
                     _ => match index.as_pos_usize() {
-                        Ok(num::PosUsize(true, i)) if i <= PAD_LIMIT => Some(i),
+                        Ok(num::PosUsize(true, i)) => Some(i),
                         _ => return opt.fail(self, |v| Exn::from(Error::typ(v, Type::Iter.as_str()))),
                     },
                 };
-                Ok(match (f(Val::Null).next().transpose()?, at) {
-                    (None, _) => Val::Null,
-                    (Some(y), None) => Val::obj(core::iter::once((index.clone(), y)).collect()),
+                match (f(Val::Null).next().transpose()?, at) {
+                    (None, _) => opt.fail(self, |v| Exn::from(Error::typ(v, Type::Iter.as_str()))),
+                    (Some(y), None) => Ok(Val::obj(core::iter::once((index.clone(), y)).collect())),
                     (Some(y), Some(i)) => {
-                        let mut a = alloc::vec![Val::Null; i];
+                        let mut a = Vec::new();
+                        pad(&mut a, i).map_err(Exn::from)?;
                         a.push(y);
-                        Val::Arr(Rc::new(a))
+                        Ok(Val::Arr(Rc::new(a)))
                     }
-                })
+                }
             }
             Val::Arr(ref mut a) => {
                 let oob = || Error::str(format_args!("index {index} out of bounds"));
                 // sluice: as in jq, an update past the end pads the array with nulls.
                 if let Ok(num::PosUsize(true, i)) = index.as_pos_usize() {
                     if i >= a.len() {
-                        if i > PAD_LIMIT {
-                            return opt.fail(self, |_| Exn::from(Error::str("array index too large")));
-                        }
                         if let Some(y) = f(Val::Null).next().transpose()? {
                             let a = Rc::make_mut(a);
-                            a.resize(i, Val::Null);
+                            pad(a, i).map_err(Exn::from)?;
                             a.push(y);
                         }
                         return Ok(self);
@@ -434,8 +432,18 @@ fn abs_bound(i: Option<num::PosUsize>, len: usize, default: usize) -> usize {
     i.map_or(default, |i| core::cmp::min(i.wrap(len).unwrap_or(0), len))
 }
 
-/// sluice: the largest index an update pads an array to (jq's limit).
-const PAD_LIMIT: usize = 536_870_912;
+/// sluice: pads `a` with nulls up to length `len`: an error past jq's limit (536870912) or
+/// when the memory cannot be had, rather than an abort.
+fn pad(a: &mut Vec<Val>, len: usize) -> Result<(), Error> {
+    let too_large = || Error::str("array index too large");
+    if len > 536_870_912 {
+        return Err(too_large());
+    }
+    a.try_reserve(len.saturating_sub(a.len()) + 1)
+        .map_err(|_| too_large())?;
+    a.resize(len, Val::Null);
+    Ok(())
+}
 
 /// Absolutise an index and return result if it is inside [0, len).
 fn abs_index(i: num::PosUsize, len: usize) -> Option<usize> {
