@@ -191,6 +191,19 @@ fn until_end_follow_max_and_timestamps() {
         &["t", "--until", "2024-01-01T00:02:00Z"],
     ));
     assert_eq!(until, vec![0, 1, 2]);
+    // --stats counts the bytes of the records handled: not the one read past --until.
+    let bytes_in = |args: &[&str]| {
+        let out = consume(dir.path(), args);
+        let stats: Value = serde_json::from_str(out.stderr.lines().last().unwrap()).unwrap();
+        stats["bytes_in"].as_u64().unwrap()
+    };
+    let ten = bytes_in(&["t", "--max", "10", "--stats"]);
+    assert!(ten > 0);
+    assert_eq!(
+        bytes_in(&["t", "--until", "2024-01-01T00:02:00Z", "--stats"]) * 10,
+        ten * 3,
+        "ids 0 to 9 are records of one size"
+    );
     let envelope = &consume(dir.path(), &["t", "--envelope", "--max", "1"]).records()[0];
     assert_eq!(envelope["timestamp"], json!(1_704_067_200_000i64));
     assert_eq!(envelope["offset"], json!(0));

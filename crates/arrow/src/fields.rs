@@ -187,7 +187,7 @@ impl<T: ArrowTimestampType> TimestampDecoder<T> {
                 (T::from_datetime(t), t.timestamp_subsec_nanos())
             }
         };
-        if subsec % nanos_per_unit != 0 {
+        if subsec % nanos_per_unit != 0 || finer_than_nanos(text) {
             return Err(misfit(text, format!("is more precise than {ty} keeps")));
         }
         value.ok_or_else(|| misfit(text, format!("is out of range for {ty}")))
@@ -212,6 +212,16 @@ impl<T: ArrowTimestampType> ArrayDecoder for TimestampDecoder<T> {
         }
         Ok(Arc::new(builder.finish()))
     }
+}
+
+/// True when a date-time's fraction of a second has non-zero digits past the ninth, which
+/// arrow-cast's parser skips.
+fn finer_than_nanos(text: &str) -> bool {
+    let Some(dot) = text.find('.') else {
+        return false;
+    };
+    let digits = text[dot + 1..].bytes().take_while(u8::is_ascii_digit);
+    digits.skip(9).any(|d| d != b'0')
 }
 
 /// Dates: date strings, or date-times at midnight UTC, or whole numbers of days since 1970.
@@ -648,6 +658,11 @@ mod tests {
                 "more precise than",
             ),
             (ns(), r#""2262-04-11T23:47:16.854775808Z""#, "out of range"),
+            (
+                ns(),
+                r#""2020-01-01T00:00:00.1234567891Z""#,
+                "more precise than",
+            ),
             (s(), "1.9", "not a whole number"),
             (s(), "1e30", "out of range"),
             (s(), r#""soon""#, "not a date-time"),

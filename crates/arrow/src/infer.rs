@@ -406,7 +406,8 @@ pub(crate) fn parse_datetime(s: &str) -> Option<DateTimeShape> {
     let mut fraction = 0;
     if let Some((b'.', tail)) = rest.split_first() {
         fraction = tail.iter().take_while(|c| c.is_ascii_digit()).count();
-        if fraction == 0 {
+        // Past nanoseconds no timestamp holds every digit: the text stays a string.
+        if fraction == 0 || fraction > 9 {
             return None;
         }
         rest = &tail[fraction..];
@@ -497,6 +498,8 @@ mod tests {
             r#"{"late":"2262-04-12T00:00:00.123456789Z","mixed":"2013-01-01T00:00:00.123456789Z","micros":"9999-12-31T23:59:59.5Z"}"#,
             r#"{"late":"2262-04-12T00:00:00Z","mixed":"2500-01-01T00:00:00Z","micros":"0001-01-01T00:00:00Z"}"#,
         ]);
+        let finer = infer(&[r#"{"t":"2020-01-01T00:00:00.1234567891Z"}"#]);
+        assert_eq!(finer.field(0).data_type(), &DataType::Utf8);
         assert_eq!(s.field(0).data_type(), &DataType::Utf8);
         assert_eq!(s.field(1).data_type(), &DataType::Utf8);
         assert_eq!(

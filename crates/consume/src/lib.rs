@@ -603,9 +603,14 @@ impl<'a> Consumer<'a> {
         let mut total = 0;
         for a in self.assigned.iter_mut().filter(|a| !a.done) {
             let mut delivered = None;
+            // Bytes of the records handled (not of one read past --until).
             let bytes_before = a.reader.bytes_read();
+            let mut bytes_handled;
             let topic = &self.topics[a.topic].name;
             loop {
+                // Everything read so far was handled: the loop leaves early only for a record
+                // read past --until.
+                bytes_handled = a.reader.bytes_read();
                 if self.args.max.is_some_and(|m| self.written >= m) {
                     break;
                 }
@@ -674,7 +679,7 @@ impl<'a> Consumer<'a> {
                 self.written += 1;
                 total += 1;
             }
-            self.bytes_in += a.reader.bytes_read() - bytes_before;
+            self.bytes_in += bytes_handled - bytes_before;
             // Only records written count as reached (not one read past --until).
             if let Some(next) = delivered {
                 self.reached.insert((a.topic, a.partition), next);
