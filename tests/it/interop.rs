@@ -320,3 +320,89 @@ fn extract_reads_pyarrow_parquet_with_every_documented_mapping() {
     out.expect_code(2);
     assert!(out.stderr.contains("no column \"nope\""), "{}", out.stderr);
 }
+
+const WRITE_LOGICAL_TYPES: &str = r#"
+import sys, uuid
+import duckdb
+import pyarrow as pa, pyarrow.feather as feather, pyarrow.parquet as pq
+
+duck, arrow, json_plain, dates = sys.argv[1:5]
+duckdb.sql(f"""COPY (SELECT * FROM (VALUES
+    (1, 'eeccb8c5-9943-b2bb-bb5e-222f4e14b687'::UUID, INTERVAL '1 year 2 months 3 days 04:05:06.789', '{{"a":[1,2]}}'::JSON),
+    (2, NULL, INTERVAL '1 month', '[1]'::JSON),
+    (3, '00000000-0000-0000-0000-000000000001'::UUID, NULL, NULL)
+) t(n, u, iv, j)) TO '{duck}' (FORMAT parquet)""")
+union = pa.UnionArray.from_sparse(
+    pa.array([0, 1, 0], pa.int8()), [pa.array([1, 2, None]), pa.array(["a", "b", "c"])], ["i", "s"])
+table = pa.table({
+    "u": union,
+    "lv": pa.array([[1, 2], [], None], pa.list_view(pa.int32())),
+    "mdn": pa.array([pa.MonthDayNano([13, -1, 1500000000]), pa.MonthDayNano([0, 0, 0]), None],
+                    pa.month_day_nano_interval()),
+    "id": pa.array([uuid.UUID(int=255).bytes, None, uuid.UUID(int=0).bytes], pa.uuid()),
+})
+feather.write_feather(table, arrow)
+pq.write_table(pa.table({"j": pa.array(['{"a":1}', 'not json', None], pa.json_())}), json_plain,
+               store_schema=False)
+pq.write_table(pa.table({
+    "d": pa.array([2**31 - 1, -719529, 0], pa.date32()),
+    "ts": pa.array([2**63 - 1, -62167219200000001, 0], pa.timestamp("us")),
+}), dates)
+"#;
+
+#[test]
+fn extract_writes_uuids_intervals_unions_json_and_far_dates_as_users_read_them() {
+    if !python_ready("extract_writes_uuids_intervals_unions_json_and_far_dates_as_users_read_them")
+    {
+        return;
+    }
+    let dir = tmp();
+    let [duck, arrow, json_plain, dates] = ["duck.parquet", "u.arrow", "json.parquet", "d.parquet"]
+        .map(|name| s(dir.path().join(name)));
+    python(WRITE_LOGICAL_TYPES, &[&duck, &arrow, &json_plain, &dates]).expect_code(0);
+
+    // DuckDB's UUID, INTERVAL (all three parts, though Arrow's reader keeps two) and JSON.
+    let back = extract([&duck], b"");
+    back.expect_clean();
+    assert_eq!(
+        back.text(),
+        "{\"n\":1,\"u\":\"eeccb8c5-9943-b2bb-bb5e-222f4e14b687\",\"iv\":\"P1Y2M3DT4H5M6.789S\",\"j\":{\"a\":[1,2]}}\n\
+         {\"n\":2,\"u\":null,\"iv\":\"P1M\",\"j\":[1]}\n\
+         {\"n\":3,\"u\":\"00000000-0000-0000-0000-000000000001\",\"iv\":null,\"j\":null}\n"
+    );
+    // Only some of the columns, intervals among them, in the order asked for.
+    let back = extract(["--columns", "iv,n", &duck], b"");
+    back.expect_clean();
+    assert_eq!(
+        back.text().lines().next(),
+        Some("{\"iv\":\"P1Y2M3DT4H5M6.789S\",\"n\":1}")
+    );
+
+    let back = extract([&arrow], b"");
+    back.expect_clean();
+    assert_eq!(
+        back.text(),
+        "{\"u\":1,\"lv\":[1,2],\"mdn\":\"P1Y1M-1DT1.5S\",\"id\":\"00000000-0000-0000-0000-0000000000ff\"}\n\
+         {\"u\":\"b\",\"lv\":[],\"mdn\":\"PT0S\",\"id\":null}\n\
+         {\"u\":null,\"lv\":null,\"mdn\":null,\"id\":\"00000000-0000-0000-0000-000000000000\"}\n"
+    );
+
+    // The JSON logical type without an Arrow schema in the file; text that is not JSON stays
+    // a string.
+    let back = extract([&json_plain], b"");
+    back.expect_clean();
+    assert_eq!(
+        back.text(),
+        "{\"j\":{\"a\":1}}\n{\"j\":\"not json\"}\n{\"j\":null}\n"
+    );
+
+    // Dates far from now keep their values (ISO 8601's expanded years), never null.
+    let back = extract([&dates], b"");
+    back.expect_clean();
+    assert_eq!(
+        back.text(),
+        "{\"d\":\"+5881580-07-11\",\"ts\":\"+294247-01-10T04:00:54.775807\"}\n\
+         {\"d\":\"-0001-12-31\",\"ts\":\"-0001-12-31T23:59:59.999999\"}\n\
+         {\"d\":\"1970-01-01\",\"ts\":\"1970-01-01T00:00:00\"}\n"
+    );
+}

@@ -8,12 +8,16 @@
 //! | decimals | numbers with exactly the stored digits (no binary rounding) |
 //! | strings | strings |
 //! | binary | base64 strings (RFC 4648, padded) |
+//! | UUIDs (`arrow.uuid`, Parquet's UUID) | `"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"` |
+//! | JSON text (`arrow.json`, Parquet's JSON) | the JSON value itself |
 //! | dates | `"YYYY-MM-DD"` |
 //! | timestamps with a time zone | RFC 3339 in UTC: `"2013-01-01T10:00:00Z"` |
 //! | timestamps without one (also Parquet INT96) | RFC 3339 without offset: `"2013-01-01T10:00:00"` |
 //! | times | `"HH:MM:SS"` with a fraction when there is one |
 //! | durations | integers in the column's unit |
-//! | intervals and anything else | the string Arrow displays |
+//! | intervals | ISO 8601 durations: `"P1Y2M3DT4H5M6.5S"` (each part with its own sign) |
+//! | unions | the chosen member's value |
+//! | anything else | the string Arrow displays |
 //! | structs | objects |
 //! | lists | arrays |
 //! | maps | objects when the keys are strings, else arrays of `{"key","value"}` |
@@ -24,9 +28,8 @@ use arrow_array::types::*;
 use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, OffsetSizeTrait, RecordBatch};
 use arrow_buffer::NullBuffer;
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
-use arrow_schema::{ArrowError, DataType, TimeUnit};
+use arrow_schema::{ArrowError, DataType, IntervalUnit, TimeUnit};
 use base64::Engine;
-use chrono::{Datelike, NaiveDateTime, Timelike};
 
 use crate::json_string;
 
@@ -113,27 +116,63 @@ impl ValueEncoder {
     }
 }
 
-/// Builds the encoder for a field's array: a string column of the `arrow.json` extension type
-/// holds JSON text and is written as that JSON (when it is valid JSON).
+/// Builds the encoder for a field's array. Two canonical extension types change how a column
+/// is written: `arrow.json` (Parquet's JSON logical type) holds JSON text, written as that JSON
+/// when it is valid JSON; `arrow.uuid` (Parquet's UUID) is written in the canonical
+/// `8-4-4-4-12` hexadecimal form.
 pub fn make_field_encoder(
     field: &arrow_schema::Field,
     array: &dyn Array,
 ) -> Result<ValueEncoder, ArrowError> {
-    if !crate::schema::is_json_field(field) || array.data_type() != &DataType::Utf8 {
-        return make_encoder(array);
-    }
-    let a = array.as_string::<i32>().clone();
+    let extension = field
+        .metadata()
+        .get("ARROW:extension:name")
+        .map(String::as_str);
+    let inner: Box<dyn Encode> = match (extension, array.data_type()) {
+        (
+            Some(crate::schema::JSON_EXTENSION),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View,
+        ) => {
+            let text = arrow_cast::cast(array, &DataType::Utf8)?;
+            let a = text.as_string::<i32>().clone();
+            Box::new(BytesEncoder(move |i, out: &mut Vec<u8>| {
+                let text = a.value(i);
+                if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
+                    sluice_stream::json::write_compact(out, text.as_bytes());
+                } else {
+                    json_string(out, text.as_bytes());
+                }
+            }))
+        }
+        (Some(UUID_EXTENSION), DataType::FixedSizeBinary(16)) => {
+            let a = array.as_fixed_size_binary().clone();
+            Box::new(BytesEncoder(move |i, out: &mut Vec<u8>| {
+                uuid_string(out, a.value(i))
+            }))
+        }
+        _ => return make_encoder(array),
+    };
     Ok(ValueEncoder {
         nulls: array.logical_nulls(),
-        inner: Box::new(BytesEncoder(move |i, out: &mut Vec<u8>| {
-            let text = a.value(i);
-            if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
-                sluice_stream::json::write_compact(out, text.as_bytes());
-            } else {
-                json_string(out, text.as_bytes());
-            }
-        })),
+        inner,
     })
+}
+
+/// The Arrow extension type name of a UUID column (16 bytes a value).
+const UUID_EXTENSION: &str = "arrow.uuid";
+
+/// Writes 16 bytes as a quoted UUID: `"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"`, lower case.
+fn uuid_string(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push(b'-');
+        }
+        out.push(HEX[usize::from(b >> 4)]);
+        out.push(HEX[usize::from(b & 15)]);
+    }
+    out.push(b'"');
 }
 
 /// Builds the encoder for an array (cheap: arrays are reference counted, not copied).
@@ -243,18 +282,36 @@ pub fn make_encoder(array: &dyn Array) -> Result<ValueEncoder, ArrowError> {
                 }
             }
         }
-        DataType::List(_) => {
+        DataType::List(item) => {
             let list = array.as_list::<i32>();
-            list_encoder(list.value_offsets(), list.values().as_ref())?
+            list_encoder(list.value_offsets(), item, list.values().as_ref())?
         }
-        DataType::LargeList(_) => {
+        DataType::LargeList(item) => {
             let list = array.as_list::<i64>();
-            list_encoder(list.value_offsets(), list.values().as_ref())?
+            list_encoder(list.value_offsets(), item, list.values().as_ref())?
         }
-        DataType::FixedSizeList(_, size) => {
+        DataType::ListView(item) => {
+            let list = array.as_list_view::<i32>();
+            list_view_encoder(
+                list.value_offsets(),
+                list.value_sizes(),
+                item,
+                list.values(),
+            )?
+        }
+        DataType::LargeListView(item) => {
+            let list = array.as_list_view::<i64>();
+            list_view_encoder(
+                list.value_offsets(),
+                list.value_sizes(),
+                item,
+                list.values(),
+            )?
+        }
+        DataType::FixedSizeList(item, size) => {
             let list = array.as_fixed_size_list();
             let size = *size as usize;
-            let mut values = make_encoder(list.values().as_ref())?;
+            let mut values = make_field_encoder(item, list.values().as_ref())?;
             Box::new(BytesEncoder(move |i, out: &mut Vec<u8>| {
                 out.push(b'[');
                 for j in 0..size {
@@ -319,6 +376,26 @@ pub fn make_encoder(array: &dyn Array) -> Result<ValueEncoder, ArrowError> {
                 out.push(if string_keys { b'}' } else { b']' });
             }))
         }
+        DataType::Union(fields, _) => {
+            // A union's value is its chosen child's: children by type id.
+            let union = array.as_union().clone();
+            let mut children: Vec<Option<ValueEncoder>> = Vec::new();
+            for (type_id, field) in fields.iter() {
+                let at = type_id as u8 as usize;
+                children.resize_with(children.len().max(at + 1), || None);
+                children[at] = Some(make_field_encoder(field, union.child(type_id).as_ref())?);
+            }
+            Box::new(BytesEncoder(move |i, out: &mut Vec<u8>| {
+                let type_id = union.type_id(i);
+                match children
+                    .get_mut(type_id as u8 as usize)
+                    .and_then(Option::as_mut)
+                {
+                    Some(child) => child.write(union.value_offset(i), out),
+                    None => out.extend_from_slice(b"null"),
+                }
+            }))
+        }
         DataType::Dictionary(_, value_type) => {
             let plain = arrow_cast::cast(array, value_type)?;
             return make_encoder(plain.as_ref());
@@ -327,8 +404,28 @@ pub fn make_encoder(array: &dyn Array) -> Result<ValueEncoder, ArrowError> {
             let plain = arrow_cast::cast(array, values.data_type())?;
             return make_encoder(plain.as_ref());
         }
+        DataType::Interval(IntervalUnit::YearMonth) => {
+            let a = array.as_primitive::<IntervalYearMonthType>().clone();
+            Box::new(BytesEncoder(move |i, out: &mut Vec<u8>| {
+                write_interval(out, i64::from(a.value(i)), 0, 0)
+            }))
+        }
+        DataType::Interval(IntervalUnit::DayTime) => {
+            let a = array.as_primitive::<IntervalDayTimeType>().clone();
+            Box::new(BytesEncoder(move |i, out: &mut Vec<u8>| {
+                let v = a.value(i);
+                let nanos = i64::from(v.milliseconds) * 1_000_000;
+                write_interval(out, 0, i64::from(v.days), nanos)
+            }))
+        }
+        DataType::Interval(IntervalUnit::MonthDayNano) => {
+            let a = array.as_primitive::<IntervalMonthDayNanoType>().clone();
+            Box::new(BytesEncoder(move |i, out: &mut Vec<u8>| {
+                let v = a.value(i);
+                write_interval(out, i64::from(v.months), i64::from(v.days), v.nanoseconds)
+            }))
+        }
         DataType::Time32(_) | DataType::Time64(_) => display_encoder(array, true)?,
-        _ => display_encoder(array, true)?,
     };
     Ok(ValueEncoder { nulls, inner })
 }
@@ -460,21 +557,20 @@ pub enum DateTimeForm {
 }
 
 /// Writes seconds (and nanoseconds) since the Unix epoch as a quoted date or RFC 3339 string.
+/// Every value has its date: years past 9999 or before 0 are written with a sign (ISO 8601's
+/// expanded form, `"+275760-09-13"`), never left out.
 pub fn write_datetime(out: &mut Vec<u8>, secs: i64, nanos: u32, form: DateTimeForm) {
-    let Some(dt) = chrono::DateTime::from_timestamp(secs, nanos).map(|d| d.naive_utc()) else {
-        out.extend_from_slice(b"null");
-        return;
-    };
+    let (days, time) = (secs.div_euclid(86_400), secs.rem_euclid(86_400) as u32);
     out.push(b'"');
-    write_date(out, &dt);
+    write_date(out, days);
     if form != DateTimeForm::Date {
         out.push(b'T');
-        write_two(out, dt.hour());
+        write_two(out, time / 3600);
         out.push(b':');
-        write_two(out, dt.minute());
+        write_two(out, time / 60 % 60);
         out.push(b':');
-        write_two(out, dt.second());
-        write_fraction(out, dt.nanosecond());
+        write_two(out, time % 60);
+        write_fraction(out, nanos);
         if form == DateTimeForm::Utc {
             out.push(b'Z');
         }
@@ -482,19 +578,34 @@ pub fn write_datetime(out: &mut Vec<u8>, secs: i64, nanos: u32, form: DateTimeFo
     out.push(b'"');
 }
 
-fn write_date(out: &mut Vec<u8>, dt: &NaiveDateTime) {
-    let year = dt.year();
+/// Writes the proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`, in 128-bit arithmetic so that no day number overflows).
+fn write_date(out: &mut Vec<u8>, days: i64) {
+    let z = i128::from(days) + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i128::from(month <= 2);
     if (0..=9999).contains(&year) {
         let y = year as u32;
         write_two(out, y / 100);
         write_two(out, y % 100);
     } else {
-        out.extend_from_slice(format!("{year:+}").as_bytes());
+        out.extend_from_slice(format!("{year:+05}").as_bytes());
     }
     out.push(b'-');
-    write_two(out, dt.month());
+    write_two(out, month);
     out.push(b'-');
-    write_two(out, dt.day());
+    write_two(out, day);
 }
 
 fn write_two(out: &mut Vec<u8>, v: u32) {
@@ -521,20 +632,90 @@ fn write_fraction(out: &mut Vec<u8>, nanos: u32) {
 
 fn list_encoder<O: OffsetSizeTrait>(
     offsets: &[O],
+    item: &arrow_schema::Field,
     values: &dyn Array,
 ) -> Result<Box<dyn Encode>, ArrowError> {
-    let offsets: Vec<usize> = offsets.iter().map(|o| o.as_usize()).collect();
-    let mut values = make_encoder(values)?;
+    let ranges = offsets
+        .windows(2)
+        .map(|w| w[0].as_usize()..w[1].as_usize())
+        .collect();
+    ranges_encoder(ranges, item, values)
+}
+
+/// A list view's elements are `sizes[i]` values from `offsets[i]`, in any order or overlap.
+fn list_view_encoder<O: OffsetSizeTrait>(
+    offsets: &[O],
+    sizes: &[O],
+    item: &arrow_schema::Field,
+    values: &dyn Array,
+) -> Result<Box<dyn Encode>, ArrowError> {
+    let ranges = offsets
+        .iter()
+        .zip(sizes)
+        .map(|(o, n)| o.as_usize()..o.as_usize() + n.as_usize())
+        .collect();
+    ranges_encoder(ranges, item, values)
+}
+
+/// Writes row `i` as a JSON array of the values in `ranges[i]`.
+fn ranges_encoder(
+    ranges: Vec<std::ops::Range<usize>>,
+    item: &arrow_schema::Field,
+    values: &dyn Array,
+) -> Result<Box<dyn Encode>, ArrowError> {
+    let mut values = make_field_encoder(item, values)?;
     Ok(Box::new(BytesEncoder(move |i, out: &mut Vec<u8>| {
         out.push(b'[');
-        for j in offsets[i]..offsets[i + 1] {
-            if j > offsets[i] {
+        let range: &std::ops::Range<usize> = &ranges[i];
+        for (n, j) in range.clone().enumerate() {
+            if n > 0 {
                 out.push(b',');
             }
             values.write(j, out);
         }
         out.push(b']');
     })))
+}
+
+/// Writes an interval as a quoted ISO 8601 duration, as PostgreSQL's `iso_8601` style does:
+/// months as years and months, then days, then the time as hours, minutes and seconds with a
+/// fraction; each part keeps its own sign (`"P1Y2M-3DT4H5M6.5S"`), and nothing is `"PT0S"`.
+/// Months and days are not turned into each other: their lengths vary.
+fn write_interval(out: &mut Vec<u8>, months: i64, days: i64, nanos: i64) {
+    use std::fmt::Write;
+    let mut text = String::from("P");
+    let (years, months) = (months / 12, months % 12);
+    for (n, unit) in [(years, 'Y'), (months, 'M'), (days, 'D')] {
+        if n != 0 {
+            let _ = write!(text, "{n}{unit}");
+        }
+    }
+    let (hours, rest) = (nanos / 3_600_000_000_000, nanos % 3_600_000_000_000);
+    let (minutes, rest) = (rest / 60_000_000_000, rest % 60_000_000_000);
+    if hours != 0 || minutes != 0 || rest != 0 || text.len() == 1 {
+        text.push('T');
+        for (n, unit) in [(hours, 'H'), (minutes, 'M')] {
+            if n != 0 {
+                let _ = write!(text, "{n}{unit}");
+            }
+        }
+        if rest != 0 || text.ends_with('T') {
+            if rest < 0 {
+                text.push('-');
+            }
+            let (secs, fraction) = (
+                rest.unsigned_abs() / 1_000_000_000,
+                rest.unsigned_abs() % 1_000_000_000,
+            );
+            let _ = write!(text, "{secs}");
+            if fraction != 0 {
+                let digits = format!(".{fraction:09}");
+                text.push_str(digits.trim_end_matches('0'));
+            }
+            text.push('S');
+        }
+    }
+    json_string(out, text.as_bytes());
 }
 
 /// Falls back to Arrow's own display of a value, as a JSON string.

@@ -26,10 +26,15 @@ pub const JSON_EXTENSION: &str = "arrow.json";
 
 /// A string field whose values are JSON text (nested values written as compact JSON).
 pub fn json_field(name: &str, nullable: bool) -> Field {
-    Field::new(name, DataType::Utf8, nullable).with_metadata(HashMap::from([(
-        "ARROW:extension:name".to_string(),
-        JSON_EXTENSION.to_string(),
-    )]))
+    // The canonical extension's metadata is empty: with it, Parquet files mark the column with
+    // the JSON logical type, so other readers know it too.
+    Field::new(name, DataType::Utf8, nullable).with_metadata(HashMap::from([
+        (
+            "ARROW:extension:name".to_string(),
+            JSON_EXTENSION.to_string(),
+        ),
+        ("ARROW:extension:metadata".to_string(), String::new()),
+    ]))
 }
 
 /// True for a field made by [`json_field`].

@@ -3,12 +3,15 @@
 use std::fs::File;
 use std::io::Read;
 
-use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{IntervalDayTimeType, IntervalMonthDayNano, IntervalYearMonthType};
+use arrow_array::{ArrayRef, IntervalMonthDayNanoArray, RecordBatch};
 use std::sync::Arc;
 
-use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_schema::{ArrowError, DataType, Field, IntervalUnit, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder,
 };
 use parquet::arrow::ProjectionMask;
 use parquet::basic::Type as PhysicalType;
@@ -59,27 +62,131 @@ pub fn extract_parquet(
     emitter: &mut Emitter<'_>,
 ) -> Result<()> {
     let bad = |e| bad_file(source, e);
-    let mut metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(bad)?;
-    if let Some(schema) = int96_as_micros(&metadata) {
-        let options = ArrowReaderOptions::new().with_schema(schema);
-        metadata =
-            ArrowReaderMetadata::try_new(metadata.metadata().clone(), options).map_err(bad)?;
+    let loaded = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(bad)?;
+    let mut schema = int96_as_micros(&loaded).unwrap_or_else(|| loaded.schema().clone());
+    let indices = projection(&schema, columns, source)?;
+    let intervals: Vec<usize> = (0..schema.fields().len())
+        .filter(|i| indices.as_ref().is_none_or(|wanted| wanted.contains(i)))
+        .filter(|&i| matches!(schema.field(i).data_type(), DataType::Interval(_)))
+        .collect();
+    let mut months = None;
+    if !intervals.is_empty() {
+        let reader = reader_with(
+            &loaded,
+            file.try_clone().map_err(|e| Error::io(source, e))?,
+            with_interval_unit(&schema, &intervals, IntervalUnit::YearMonth),
+            Some(&intervals),
+        )
+        .map_err(bad)?;
+        months = Some(reader);
+        schema = with_interval_unit(&schema, &intervals, IntervalUnit::DayTime);
     }
+    let reader = reader_with(&loaded, file, schema, indices.as_deref()).map_err(bad)?;
+    let batches = reader.map(|b| {
+        let batch = match months.as_mut() {
+            Some(months) => b.and_then(|b| join_months(b, months.next())),
+            None => b,
+        };
+        batch.and_then(|batch| reorder(batch, &indices, columns))
+    });
+    emit_batches(batches, source, emitter)
+}
+
+/// A batch reader of `file` with the columns at `indices` (all when `None`) read as `schema`
+/// says.
+fn reader_with(
+    loaded: &ArrowReaderMetadata,
+    file: File,
+    schema: SchemaRef,
+    indices: Option<&[usize]>,
+) -> Result<ParquetRecordBatchReader, parquet::errors::ParquetError> {
+    let options = ArrowReaderOptions::new().with_schema(schema);
+    let metadata = ArrowReaderMetadata::try_new(loaded.metadata().clone(), options)?;
     let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata);
-    let indices = projection(builder.schema(), columns, source)?;
-    let builder = match &indices {
+    let builder = match indices {
         Some(indices) => {
             let mask = ProjectionMask::roots(builder.parquet_schema(), indices.iter().copied());
             builder.with_projection(mask)
         }
         None => builder,
     };
-    let reader = builder
-        .with_batch_size(BATCH_ROWS)
-        .build()
-        .map_err(|e| bad_file(source, e))?;
-    let batches = reader.map(|b| b.and_then(|batch| reorder(batch, &indices, columns)));
-    emit_batches(batches, source, emitter)
+    builder.with_batch_size(BATCH_ROWS).build()
+}
+
+/// `schema` with the fields at `indices` read as intervals of `unit`.
+fn with_interval_unit(schema: &Schema, indices: &[usize], unit: IntervalUnit) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| match indices.contains(&i) {
+            true => f.as_ref().clone().with_data_type(DataType::Interval(unit)),
+            false => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// Parquet's INTERVAL holds months, days and milliseconds, but Arrow's Parquet reader gives
+/// either days and milliseconds or months alone. The file is read both ways in step (the same
+/// row groups and batch size give the same batches) and each interval column is joined from
+/// the two into months, days and nanoseconds.
+fn join_months(
+    batch: RecordBatch,
+    months: Option<Result<RecordBatch, ArrowError>>,
+) -> Result<RecordBatch, ArrowError> {
+    let months = months.unwrap_or_else(|| {
+        Err(ArrowError::ParquetError(
+            "the interval columns ended before the others".into(),
+        ))
+    })?;
+    if months.num_rows() != batch.num_rows() {
+        return Err(ArrowError::ParquetError(
+            "the interval columns were read in other batches than the rest".into(),
+        ));
+    }
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        let joined = match (column.data_type(), months.column_by_name(field.name())) {
+            (DataType::Interval(IntervalUnit::DayTime), Some(month_column)) => {
+                let day_time = column.as_primitive::<IntervalDayTimeType>();
+                let month_values = month_column.as_primitive::<IntervalYearMonthType>();
+                let values: IntervalMonthDayNanoArray = day_time
+                    .iter()
+                    .zip(month_values.values())
+                    .map(|(v, &months)| {
+                        v.map(|v| {
+                            IntervalMonthDayNano::new(
+                                months,
+                                v.days,
+                                i64::from(v.milliseconds) * 1_000_000,
+                            )
+                        })
+                    })
+                    .collect();
+                Some(Arc::new(values) as ArrayRef)
+            }
+            _ => None,
+        };
+        match joined {
+            Some(joined) => {
+                fields.push(
+                    field
+                        .as_ref()
+                        .clone()
+                        .with_data_type(joined.data_type().clone()),
+                );
+                columns.push(joined);
+            }
+            None => {
+                fields.push(field.as_ref().clone());
+                columns.push(column.clone());
+            }
+        }
+    }
+    let schema = Schema::new_with_metadata(fields, batch.schema().metadata().clone());
+    RecordBatch::try_new(Arc::new(schema), columns)
 }
 
 /// Spark, Hive and Impala write timestamps as INT96, which Arrow reads as nanoseconds unless
