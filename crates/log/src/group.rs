@@ -5,9 +5,10 @@
 //! offsets (the next offset to read, as in Kafka), rewritten atomically under `TOPIC.lock`.
 //! Membership uses file locks, which the system releases when a process dies: each member
 //! locks its own file in `TOPIC.members/`, and owns a partition while it holds the lock on
-//! `TOPIC.claims/N`. A member takes at most its fair share (partitions divided by live
-//! members, rounded up), gives back what is above it, and takes over unowned partitions, so
-//! the partitions of a member that exits or is killed go to the others.
+//! `TOPIC.claims/N`. A member takes at most its fair share, gives back what is above it, and
+//! takes over unowned partitions, so the partitions of a member that exits or is killed go to
+//! the others. Shares are those of Kafka's range assignor: with P partitions and M live
+//! members, each member gets P/M, and the first P mod M members to have joined one more.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -116,6 +117,8 @@ pub struct Member {
     dir: PathBuf,
     topic: String,
     partitions: u32,
+    /// The name of this member's file in `TOPIC.members/`.
+    id: String,
     _membership: File,
     claims: BTreeMap<u32, File>,
 }
@@ -127,52 +130,62 @@ impl Member {
         let members = dir.join(format!("{topic}.members"));
         fs::create_dir_all(&members)?;
         fs::create_dir_all(dir.join(format!("{topic}.claims")))?;
+        // Named by join time first, so that members rank in the order they joined.
         let id = format!(
-            "{}-{}",
-            std::process::id(),
+            "{:024}-{}",
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos())
+                .map_or(0, |d| d.as_nanos()),
+            std::process::id(),
         );
         let membership = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(members.join(id))?;
+            .open(members.join(&id))?;
         membership.lock()?;
         Ok(Member {
             dir,
             topic: topic.to_string(),
             partitions,
+            id,
             _membership: membership,
             claims: BTreeMap::new(),
         })
     }
 
-    /// Live members now, this one included; stale membership files are removed.
-    fn live_members(&self) -> io::Result<u32> {
-        let mut live = 0;
+    /// Names of the live members now, this one included, sorted; stale membership files
+    /// are removed.
+    fn live_members(&self) -> io::Result<Vec<String>> {
+        let mut live = vec![self.id.clone()];
         for entry in fs::read_dir(self.dir.join(format!("{}.members", self.topic)))? {
-            let path = entry?.path();
-            let Ok(file) = OpenOptions::new().write(true).open(&path) else {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == self.id {
+                continue;
+            }
+            let Ok(file) = OpenOptions::new().write(true).open(entry.path()) else {
                 continue;
             };
             match file.try_lock() {
                 Ok(()) => {
                     // Nobody holds it: its member is gone.
-                    let _ = fs::remove_file(&path);
+                    let _ = fs::remove_file(entry.path());
                 }
-                Err(_) => live += 1,
+                Err(_) => live.push(name),
             }
         }
-        Ok(live.max(1))
+        live.sort_unstable();
+        Ok(live)
     }
 
     /// Rebalances: gives back partitions above the fair share and claims unowned ones up to
     /// it. Returns the partitions owned now, and those given back (their readers must stop).
     pub fn rebalance(&mut self) -> io::Result<(Vec<u32>, Vec<u32>)> {
         let members = self.live_members()?;
-        let share = self.partitions.div_ceil(members) as usize;
+        let rank = members.iter().position(|m| *m == self.id).unwrap_or(0) as u32;
+        let count = members.len() as u32;
+        let share = (self.partitions / count + u32::from(rank < self.partitions % count)) as usize;
         let mut released = Vec::new();
         while self.claims.len() > share {
             let (&p, _) = self.claims.iter().next_back().expect("non-empty");
@@ -227,5 +240,22 @@ mod tests {
         assert_eq!(b.rebalance().unwrap().0, vec![2]);
         drop(a);
         assert_eq!(b.rebalance().unwrap().0, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn shares_differ_by_one_at_most_as_with_the_range_assignor() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut members: Vec<Member> = Vec::new();
+        for _ in 0..3 {
+            members.push(Member::join(dir.path(), "g", "t", 4).unwrap());
+            for m in &mut members {
+                m.rebalance().unwrap();
+            }
+        }
+        let owned: Vec<Vec<u32>> = members
+            .iter_mut()
+            .map(|m| m.rebalance().unwrap().0)
+            .collect();
+        assert_eq!(owned, vec![vec![0, 1], vec![2], vec![3]]);
     }
 }
