@@ -64,3 +64,9 @@ def @tsv:
     else error("\(type) (\(tojson)) is not valid in a tsv row")
     end) | join("\t")
   end;
+
+# A step of 0 (or NaN) gives nothing, as in jq (jaq counts forever).
+def range($from; $upto; $by):
+  if $by > 0 then $from | while(. < $upto; . + $by)
+  elif $by < 0 then $from | while(. > $upto; . + $by)
+  else empty end;

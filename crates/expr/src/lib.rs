@@ -235,6 +235,17 @@ mod tests {
             one("fromstream(tostream)", r#"{"a":[1,{"b":2}]}"#),
             r#"{"a":[1,{"b":2}]}"#
         );
+        assert_eq!(
+            one("[range(0;3;0)], [range(5;0;-2)], [range(0;1;0.5)]", "{}"),
+            "[] [5,3,1] [0,0.5]"
+        );
+        assert_eq!(
+            one(
+                "[nan, infinite, -infinite] | tojson, (.[0] | tostring)",
+                "{}"
+            ),
+            r#""[null,1.7976931348623157e+308,-1.7976931348623157e+308]" "null""#
+        );
         let path = std::env::var("PATH").unwrap_or_default();
         let mut want = Vec::new();
         sluice_stream::json::write_string(&mut want, path.as_bytes());

@@ -210,6 +210,12 @@ macro_rules! format_val {
             Val::Null => color!(null, write!($w, "null")),
             Val::Bool(true) => color!(r#true, write!($w, "true")),
             Val::Bool(false) => color!(r#false, write!($w, "false")),
+            // sluice: as jq writes them, NaN is null and the infinities the largest doubles.
+            Val::Num($crate::Num::Float(x)) if x.is_nan() => color!(num, write!($w, "null")),
+            Val::Num($crate::Num::Float(x)) if x.is_infinite() => {
+                let sign = if x.is_sign_negative() { "-" } else { "" };
+                color!(num, write!($w, "{sign}1.7976931348623157e+308"))
+            }
             Val::Num(n) => color!(num, write!($w, "{n}")),
             Val::BStr(b) => color!(bstr, $crate::write_bytes!($w, b)),
             Val::TStr(s) => color!(
