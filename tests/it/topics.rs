@@ -88,6 +88,16 @@ fn keyed_records_keep_their_order_in_one_partition() {
     // The value is the record as produced.
     let first = &consume(dir.path(), &["weather", "--max", "1", "--partition", "0"]).records()[0];
     assert_eq!(first["origin"], "LGA");
+    // --partition overrides the key's partition and keeps the key, as Kafka's clients do.
+    produce(
+        dir.path(),
+        &["weather", "--key", "origin", "--partition", "2"],
+        b"{\"origin\":\"EWR\"}\n",
+    )
+    .expect_clean();
+    let moved = &consume(dir.path(), &["weather", "--partition", "2", "--envelope"]).records();
+    assert_eq!(moved.len(), 1);
+    assert_eq!(moved[0]["key"], "EWR");
 }
 
 #[test]
@@ -236,6 +246,24 @@ fn until_end_follow_max_and_timestamps() {
             .collect::<Vec<_>>(),
         vec![1000, 1001, 1002]
     );
+    // --follow --until ends once every partition has passed the time: at a later record, or
+    // at its end once the time has passed.
+    for (until, expected) in [("2024-01-01T00:02:00Z", 3), ("-1h", 100), ("-0s", 103)] {
+        let follower = Command::new(CONSUME)
+            .args([
+                "--log-dir",
+                &s(dir.path()),
+                "t",
+                "--follow",
+                "--until",
+                until,
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = wait_with_timeout(follower, Duration::from_secs(10));
+        assert_eq!(parse_ndjson(&out).len(), expected, "--until {until}");
+    }
     follower = Command::new(CONSUME)
         .arg("--version")
         .stdout(Stdio::null())
@@ -560,6 +588,39 @@ fn concurrent_producers_lose_nothing() {
     assert_eq!(got.len(), 400_000);
     let unique: BTreeSet<u64> = got.into_iter().collect();
     assert_eq!(unique.len(), 400_000);
+}
+
+#[test]
+fn a_full_disk_keeps_whole_records_once_and_the_next_producer_appends_cleanly() {
+    // A file size limit stands in for a full disk: a write past it fails part-way (EFBIG).
+    let dir = tmp();
+    std::fs::write(dir.path().join("in.ndjson"), records(0..50_000)).unwrap();
+    let out = bash(
+        dir.path(),
+        "trap '' XFSZ; ulimit -f 512; \"$PRODUCE\" --log-dir log t --stats < in.ndjson",
+    );
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains("cannot write to t partition 0"),
+        "{}",
+        out.stderr
+    );
+    let written = out.stats()["records_out"].as_u64().unwrap();
+    assert!(written > 1000 && written < 50_000, "{written}");
+    let log = dir.path().join("log");
+    // What the failed run reported written is there once, in order, and nothing else is.
+    assert_eq!(
+        ids(&consume(&log, &["t"])),
+        (0..written).collect::<Vec<_>>()
+    );
+    produce(&log, &["t"], &records(50_000..50_010)).expect_clean();
+    let out = consume(&log, &["t", "--envelope"]);
+    let envelopes = out.records();
+    assert_eq!(envelopes.len() as u64, written + 10);
+    for (i, e) in envelopes.iter().enumerate() {
+        assert_eq!(e["offset"], json!(i as u64));
+    }
+    assert_eq!(envelopes.last().unwrap()["value"]["id"], json!(50_009));
 }
 
 #[test]

@@ -96,8 +96,10 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub max: Option<u64>,
 
-    /// Stop each partition at the first record later than this RFC 3339 time.
-    #[arg(long, value_name = "TIME")]
+    /// Stop each partition at the first record later than this RFC 3339 time or -DURATION
+    /// (e.g. -1h: an hour ago); with --follow, also once it is read to its end after that
+    /// time, and the run ends when every partition has stopped.
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub until: Option<String>,
 
     /// Write each record as {"topic","partition","offset","timestamp","key","headers","value"}.
@@ -400,13 +402,20 @@ struct Consumer<'a> {
 
 impl<'a> Consumer<'a> {
     fn new(log_dir: &Path, args: &'a Args, topics: Vec<Topic>, out: StdoutWriter) -> Result<Self> {
-        let until =
-            match &args.until {
-                Some(t) => Some(parse_time(t).ok_or_else(|| {
-                    Error::Usage(format!("--until {t:?} is not an RFC 3339 time"))
-                })?),
-                None => None,
-            };
+        let until = match &args.until {
+            Some(t) => {
+                let time = match t.strip_prefix('-') {
+                    Some(ago) => parse_duration_ms(ago).ok().map(|ms| now_ms() - ms),
+                    None => parse_time(t),
+                };
+                Some(time.ok_or_else(|| {
+                    Error::Usage(format!(
+                        "--until {t:?} is neither an RFC 3339 time nor -DURATION (e.g. -1h)"
+                    ))
+                })?)
+            }
+            None => None,
+        };
         let mut members = Vec::new();
         let mut ends = BTreeMap::new();
         for (i, topic) in topics.iter().enumerate() {
@@ -554,6 +563,12 @@ impl<'a> Consumer<'a> {
                 }
                 continue;
             }
+            if self.until.is_some()
+                && !self.assigned.is_empty()
+                && self.assigned.iter().all(|a| a.done)
+            {
+                break;
+            }
             if self.args.group.is_some() && last_rebalance.elapsed() > Duration::from_secs(1) {
                 self.rebalance()?;
                 last_rebalance = Instant::now();
@@ -639,6 +654,11 @@ impl<'a> Consumer<'a> {
                     },
                 };
                 let Some(record) = next else {
+                    // Following up to --until: a partition read to its end once that time
+                    // has passed is finished too, else a quiet partition would hold the run.
+                    if self.until.is_some_and(|u| now_ms() > u) {
+                        a.done = true;
+                    }
                     if a.end.is_some() {
                         // The end known at start is not reachable (retention removed it, or a
                         // reset moved past it): nothing more to read.

@@ -84,7 +84,8 @@ pub fn read_envelope(line: &[u8]) -> Result<Envelope, String> {
         Some(raw) if Kind::of(raw) == Kind::Null => None,
         Some(raw) => Some(timestamp_of(raw).ok_or_else(|| {
             format!(
-                "\"timestamp\" {} is neither ms since the epoch nor RFC 3339",
+                "\"timestamp\" {} is neither ms since the epoch nor RFC 3339 (from 1970 on, \
+                 as in Kafka)",
                 String::from_utf8_lossy(raw)
             )
         })?),
@@ -127,9 +128,10 @@ fn text_of(raw: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// A timestamp from a valid JSON value: a number of ms since the epoch, or an RFC 3339 string.
+/// A timestamp from a valid JSON value: a number of ms since the epoch, or an RFC 3339 string;
+/// none before 1970, which Kafka refuses.
 pub fn timestamp_of(raw: &[u8]) -> Option<i64> {
-    match Kind::of(raw) {
+    let ms = match Kind::of(raw) {
         Kind::Number => {
             let text = std::str::from_utf8(raw).ok()?;
             text.parse::<i64>().ok().or_else(|| {
@@ -141,7 +143,8 @@ pub fn timestamp_of(raw: &[u8]) -> Option<i64> {
         }
         Kind::String => parse_time(&scan::unescape(raw)?),
         _ => None,
-    }
+    }?;
+    (ms >= 0).then_some(ms)
 }
 
 /// Parses RFC 3339 (`2013-01-01T10:00:00Z`) to ms since the epoch.
@@ -225,6 +228,11 @@ mod tests {
             (br#"{"value":1,"headers":[1]}"#, "must be an object"),
             (br#"{"value":1,"partition":-1}"#, "not a partition number"),
             (br#"{"value":1,"timestamp":"yesterday"}"#, "neither ms"),
+            (
+                br#"{"value":1,"timestamp":"1969-12-31T23:59:59Z"}"#,
+                "from 1970 on",
+            ),
+            (br#"{"value":1,"timestamp":-1}"#, "neither ms"),
             (br#"[1]"#, "not a JSON object"),
         ] {
             let error = read_envelope(line).unwrap_err();

@@ -10,6 +10,6 @@ pub mod partition;
 pub mod record;
 pub mod topic;
 
-pub use partition::{Damaged, Partition, PartitionInfo, PartitionReader};
+pub use partition::{AppendError, Damaged, Partition, PartitionInfo, PartitionReader};
 pub use record::{Batch, Record, RecordView};
 pub use topic::{Topic, TopicConfig};

@@ -26,7 +26,8 @@ const TIME_ENTRY: usize = 16;
 pub struct Rolling {
     /// Start a new segment once the active one holds this many bytes.
     pub segment_bytes: u64,
-    /// Start a new segment once the active one's first record is this old (ms).
+    /// Start a new segment before a record whose timestamp is this much (ms) later than the
+    /// active segment's first record's.
     pub segment_ms: i64,
 }
 
@@ -98,15 +99,21 @@ impl Partition {
     }
 
     /// Appends a batch of records, rolling to a new segment where the active one is full or
-    /// old; with `sync`, fsyncs before returning. Returns the first offset written.
+    /// spans more than `segment_ms` of record time (the new record's timestamp minus the
+    /// segment's first, as Kafka rolls); with `sync`, fsyncs before returning. Returns the
+    /// first offset written.
+    ///
+    /// When a write fails (a full disk), the log keeps the records that made it whole, which
+    /// readers may already have seen, and cuts off the rest; the error tells how many were
+    /// kept, so that nothing is written twice when the caller goes on.
     pub fn append(
         &self,
         batch: &mut Batch,
         rolling: Rolling,
-        now_ms: i64,
         sync: bool,
-    ) -> io::Result<u64> {
-        let _lock = self.lock()?;
+    ) -> Result<u64, AppendError> {
+        let failed = |written, source| AppendError { written, source };
+        let _lock = self.lock().map_err(|e| failed(0, e))?;
         let cached = *self.tail.lock().unwrap_or_else(|e| e.into_inner());
         let still_valid = cached.filter(|t| {
             fs::metadata(segment_path(&self.dir, t.base, "log")).is_ok_and(|m| m.len() == t.len)
@@ -114,15 +121,17 @@ impl Partition {
         });
         let mut tail = match still_valid {
             Some(t) => t,
-            None => self.recover_tail()?,
+            None => self.recover_tail().map_err(|e| failed(0, e))?,
         };
+        // Until the batch is written, the cached end is not to be trusted.
+        *self.tail.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let first = tail.next_offset;
         let mut done = 0;
         while done < batch.len() {
-            let too_old = tail
-                .first_timestamp
-                .is_some_and(|t| now_ms.saturating_sub(t) >= rolling.segment_ms);
-            if tail.len > 0 && (tail.len >= rolling.segment_bytes || too_old) {
+            if tail.len > 0
+                && (tail.len >= rolling.segment_bytes
+                    || spans_too_long(&tail, batch.record(done).2, rolling))
+            {
                 tail = Tail {
                     base: tail.next_offset,
                     len: 0,
@@ -132,22 +141,26 @@ impl Partition {
                     first_timestamp: None,
                 };
             }
-            done = self.append_run(&mut tail, batch, done, rolling.segment_bytes, sync)?;
+            done = self
+                .append_run(&mut tail, batch, done, rolling, sync)
+                .map_err(|(written, e)| failed(written, e))?;
         }
         *self.tail.lock().unwrap_or_else(|e| e.into_inner()) = Some(tail);
         Ok(first)
     }
 
     /// Writes records from `from` on to the active segment until it is full (at least one);
-    /// returns the index of the first record not written.
+    /// returns the index of the first record not written. On failure, returns the index of
+    /// the first record not in the log, having cut off any part of one.
     fn append_run(
         &self,
         tail: &mut Tail,
         batch: &mut Batch,
         from: usize,
-        segment_bytes: u64,
+        rolling: Rolling,
         sync: bool,
-    ) -> io::Result<usize> {
+    ) -> Result<usize, (usize, io::Error)> {
+        let before = *tail;
         let mut index = Vec::new();
         let mut time_index = Vec::new();
         let run_start = batch.record(from).0;
@@ -155,7 +168,9 @@ impl Partition {
         while to < batch.len() {
             let (start, _, timestamp) = batch.record(to);
             let position = tail.len + (start - run_start) as u64;
-            if to > from && position >= segment_bytes {
+            if to > from
+                && (position >= rolling.segment_bytes || spans_too_long(tail, timestamp, rolling))
+            {
                 break;
             }
             let offset = tail.next_offset;
@@ -175,36 +190,67 @@ impl Partition {
             to += 1;
         }
         let bytes = batch.bytes(from, to);
-        let new_segment = tail.len == 0;
+        let log_path = segment_path(&self.dir, tail.base, "log");
         let mut log = OpenOptions::new()
             .create(true)
             .append(true)
-            .open(segment_path(&self.dir, tail.base, "log"))?;
-        log.write_all(bytes)?;
+            .open(&log_path)
+            .map_err(|e| (from, e))?;
+        if let Err(e) = log.write_all(bytes) {
+            // Under the lock nobody else appends: what the file grew by is what was written.
+            let grown = log.metadata().map_or(0, |m| m.len().saturating_sub(before.len));
+            return Err((self.cut_run(&before, batch, from, to, grown as usize), e));
+        }
         tail.len += bytes.len() as u64;
-        let append_to = |ext: &str, data: &[u8]| -> io::Result<Option<File>> {
-            if data.is_empty() {
-                return Ok(None);
-            }
-            let mut f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(segment_path(&self.dir, tail.base, ext))?;
-            f.write_all(data)?;
-            Ok(Some(f))
-        };
-        let index_file = append_to("index", &index)?;
-        let time_file = append_to("timeindex", &time_index)?;
+        // The records are in the log from here on: a failure to index them loses nothing
+        // (readers scan from an earlier entry), but is still reported.
+        for (ext, data) in [("index", &index), ("timeindex", &time_index)] {
+            append_entries(&segment_path(&self.dir, tail.base, ext), data, sync)
+                .map_err(|e| (to, e))?;
+        }
         if sync {
-            log.sync_data()?;
-            if new_segment {
-                File::open(&self.dir)?.sync_all()?;
-            }
-            for f in [index_file, time_file].into_iter().flatten() {
-                f.sync_data()?;
+            log.sync_data().map_err(|e| (to, e))?;
+            if before.len == 0 {
+                File::open(&self.dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(|e| (to, e))?;
             }
         }
         Ok(to)
+    }
+
+    /// After a failed write of records `from..to` of which `written` bytes reached the log:
+    /// keeps the whole records among them and cuts off the rest (a segment started for them
+    /// and left empty is removed). Returns the index of the first record not kept.
+    fn cut_run(
+        &self,
+        before: &Tail,
+        batch: &Batch,
+        from: usize,
+        to: usize,
+        written: usize,
+    ) -> usize {
+        let run_start = batch.record(from).0;
+        let kept = (from..to)
+            .take_while(|&i| batch.record(i).1 - run_start <= written)
+            .count();
+        let keep_bytes = if kept == 0 {
+            0
+        } else {
+            batch.record(from + kept - 1).1 - run_start
+        };
+        let log_path = segment_path(&self.dir, before.base, "log");
+        let cut = if before.len == 0 && kept == 0 {
+            fs::remove_file(&log_path)
+        } else {
+            OpenOptions::new()
+                .write(true)
+                .open(&log_path)
+                .and_then(|f| f.set_len(before.len + keep_bytes as u64))
+        };
+        // Should even cutting fail, the next writer's recovery cuts the torn record off.
+        let _ = cut;
+        from + kept
     }
 
     /// Finds the end of the active segment, truncating a torn tail (call under the lock).
@@ -396,10 +442,12 @@ impl Partition {
             Some(&base) => self.first_timestamp(base)?,
             None => None,
         };
-        let newest_timestamp = match segments.last() {
-            Some(&base) => Some(self.scan_tail(base)?.max_timestamp).filter(|&t| t != i64::MIN),
-            None => None,
-        };
+        // Timestamps need not grow with offsets: the newest is the largest of every segment's.
+        let mut newest = i64::MIN;
+        for &base in &segments {
+            newest = newest.max(self.scan_tail(base)?.max_timestamp);
+        }
+        let newest_timestamp = Some(newest).filter(|&t| t != i64::MIN);
         Ok(PartitionInfo {
             start_offset,
             end_offset,
@@ -450,6 +498,50 @@ impl Partition {
         }
         Ok(deleted)
     }
+}
+
+/// A failed append: the first `written` records of the batch are in the log, the rest not.
+#[derive(Debug)]
+pub struct AppendError {
+    pub written: usize,
+    pub source: io::Error,
+}
+
+impl std::fmt::Display for AppendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.source.fmt(f)
+    }
+}
+
+impl std::error::Error for AppendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// True when a record stamped `timestamp` would make the active segment span `segment_ms`
+/// or more of record time.
+fn spans_too_long(tail: &Tail, timestamp: i64, rolling: Rolling) -> bool {
+    tail.first_timestamp
+        .is_some_and(|first| timestamp.saturating_sub(first) >= rolling.segment_ms)
+}
+
+/// Appends whole entries to an index file; a failed write is cut back so that the entries
+/// after it stay aligned.
+fn append_entries(path: &Path, data: &[u8], sync: bool) -> io::Result<()> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+    let len = file.metadata()?.len();
+    if let Err(e) = file.write_all(data) {
+        let _ = file.set_len(len);
+        return Err(e);
+    }
+    if sync {
+        file.sync_data()?;
+    }
+    Ok(())
 }
 
 /// Base offsets of the segments in a partition directory, oldest first.
@@ -808,7 +900,7 @@ mod tests {
             let records: Vec<_> = (0..20)
                 .map(|i| record(n * 20 + i, &format!("v{}", n * 20 + i)))
                 .collect();
-            p.append(&mut batch(&records), small, 0, false).unwrap();
+            p.append(&mut batch(&records), small, false).unwrap();
         }
         assert!(p.segments().unwrap().len() > 3);
         assert_eq!(p.end_offset().unwrap(), 1000);
@@ -831,10 +923,33 @@ mod tests {
     }
 
     #[test]
+    fn segments_roll_on_record_time_and_describe_sees_every_segments_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Partition::open(dir.path()).unwrap();
+        let weekly = Rolling {
+            segment_bytes: 1 << 30,
+            segment_ms: 1000,
+        };
+        // Old timestamps (as a --timestamp-field gives) roll by record time, not by the clock.
+        let stamps = [5000, 5500, 5999, 6000, 5200, 7100, 7000];
+        let records: Vec<_> = stamps.iter().map(|&t| record(t, "v")).collect();
+        p.append(&mut batch(&records), weekly, false).unwrap();
+        p.append(&mut batch(&[record(7050, "w")]), weekly, false)
+            .unwrap();
+        assert_eq!(p.segments().unwrap(), vec![0, 3, 5]);
+        let info = p.describe().unwrap();
+        assert_eq!(
+            (info.oldest_timestamp, info.newest_timestamp),
+            (Some(5000), Some(7100))
+        );
+        assert_eq!(p.offset_for_time(6500).unwrap(), 5);
+    }
+
+    #[test]
     fn a_torn_tail_is_invisible_to_readers_and_truncated_by_the_next_writer() {
         let dir = tempfile::tempdir().unwrap();
         let p = Partition::open(dir.path()).unwrap();
-        p.append(&mut batch(&[record(1, "a"), record(2, "b")]), ROLL, 0, true)
+        p.append(&mut batch(&[record(1, "a"), record(2, "b")]), ROLL, true)
             .unwrap();
         let log = segment_path(dir.path(), 0, "log");
         let whole = fs::metadata(&log).unwrap().len();
@@ -845,8 +960,7 @@ mod tests {
         f.write_all(&half[..half.len() / 2]).unwrap();
         assert_eq!(read_all(&p, 0).len(), 2);
         assert_eq!(p.end_offset().unwrap(), 2);
-        p.append(&mut batch(&[record(4, "c")]), ROLL, 0, true)
-            .unwrap();
+        p.append(&mut batch(&[record(4, "c")]), ROLL, true).unwrap();
         let mut c = Vec::new();
         record(4, "c").encode(2, &mut c);
         assert_eq!(fs::metadata(&log).unwrap().len(), whole + c.len() as u64);
@@ -866,7 +980,7 @@ mod tests {
                         let records: Vec<_> = (0..10)
                             .map(|i| record(0, &format!("{t}-{b}-{i}")))
                             .collect();
-                        p.append(&mut batch(&records), ROLL, 0, false).unwrap();
+                        p.append(&mut batch(&records), ROLL, false).unwrap();
                     }
                 })
             })

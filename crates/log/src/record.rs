@@ -224,6 +224,11 @@ impl Batch {
         self.bytes.len()
     }
 
+    /// Bytes of the first `n` encoded records.
+    pub fn byte_len_of(&self, n: usize) -> usize {
+        self.starts.get(n).copied().unwrap_or(self.bytes.len())
+    }
+
     /// Empties the batch, keeping its buffers.
     pub fn clear(&mut self) {
         self.bytes.clear();

@@ -21,7 +21,7 @@ pub struct TopicConfig {
     pub retention_bytes: Option<u64>,
     /// Roll segments at this size.
     pub segment_bytes: u64,
-    /// Roll segments at this age (ms).
+    /// Roll a segment once its records span this much time (ms), by their timestamps.
     pub segment_ms: i64,
 }
 

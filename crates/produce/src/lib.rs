@@ -61,8 +61,8 @@ pub struct Args {
     #[arg(long, value_name = "FIELD")]
     pub key: Option<String>,
 
-    /// Write every record to this partition.
-    #[arg(long, value_name = "N", conflicts_with = "key")]
+    /// Write every record to this partition (keys are still stored, as with Kafka).
+    #[arg(long, value_name = "N")]
     pub partition: Option<u32>,
 
     /// The field (dotted path) with each record's time: ms since the epoch or RFC 3339
@@ -170,17 +170,18 @@ pub fn run(args: Args) -> Result<()> {
     );
     // What was read before a failure is still written: it was good.
     let flushed = producer.flush_all();
-    result?;
-    flushed?;
-    producer.apply_retention()?;
-    rejects.finish()?;
+    let finished = result
+        .and(flushed)
+        .and_then(|()| producer.apply_retention())
+        .and_then(|()| rejects.finish());
     stats.records_out = producer.written;
     stats.bytes_out = producer.bytes_written;
     stats.rejected = rejects.count();
+    // Also after a failure: what was written and what was not is what the user needs then.
     if args.common.stats {
         eprintln!("{}", stats.to_json());
     }
-    Ok(())
+    finished
 }
 
 /// A dotted path as field names for [`scan::lookup`].
@@ -307,7 +308,8 @@ impl Reading {
             };
             timestamp = Some(timestamp_of(raw).ok_or_else(|| {
                 format!(
-                    "timestamp field {:?} holds {}, neither ms since the epoch nor RFC 3339",
+                    "timestamp field {:?} holds {}, neither ms since the epoch nor RFC 3339 \
+                     (from 1970 on, as in Kafka)",
                     dotted(path),
                     String::from_utf8_lossy(raw)
                 )
@@ -553,18 +555,25 @@ impl<'a> Producer<'a> {
                 .map_err(|e| Error::io(format!("cannot open partition {partition}"), e))?;
             self.partitions.insert(partition, p);
         }
-        self.partitions[&partition]
-            .append(batch, self.topic.config.rolling(), now_ms(), self.sync)
-            .map_err(|e| {
-                Error::io(
-                    format!("cannot write to {} partition {partition}", self.topic.name),
-                    e,
-                )
-            })?;
-        self.written += batch.len() as u64;
-        self.bytes_written += batch.byte_len() as u64;
+        let appended =
+            self.partitions[&partition].append(batch, self.topic.config.rolling(), self.sync);
+        let written = appended
+            .as_ref()
+            .map_or_else(|e| e.written, |_| batch.len());
+        self.written += written as u64;
+        self.bytes_written += batch.byte_len_of(written) as u64;
+        // A batch that failed is not tried again: the log keeps what of it was written whole.
         batch.clear();
-        Ok(())
+        appended.map(drop).map_err(|e| {
+            Error::io(
+                format!(
+                    "cannot write to {} partition {partition} ({written} record(s) of the \
+                     batch written)",
+                    self.topic.name
+                ),
+                e.source,
+            )
+        })
     }
 
     fn flush_all(&mut self) -> Result<()> {
