@@ -70,3 +70,9 @@ def range($from; $upto; $by):
   if $by > 0 then $from | while(. < $upto; . + $by)
   elif $by < 0 then $from | while(. > $upto; . + $by)
   else empty end;
+
+# The capture strings when the expression has groups (even groups that took no part), else
+# the match, as in jq.
+def scan($re; $flags):
+  matches($re; "g" + $flags)[] | if length > 1 then [.[1:][].string] else .[0].string end;
+def scan($re): scan($re; null);

@@ -8,6 +8,7 @@
 pub mod json;
 pub mod predicate;
 pub mod reads;
+mod regex;
 
 use jaq_core::load::{self, Arena, File, Loader};
 use jaq_core::{data, Compiler, Ctx, Vars};
@@ -58,8 +59,9 @@ impl Program {
             .chain(jaq_json::defs())
             .chain(sluice_defs());
         let funs = jaq_core::funs()
-            .chain(jaq_std::funs())
-            .chain(jaq_json::funs());
+            .chain(jaq_std::funs().filter(|(name, _, _)| !regex::replaces(name)))
+            .chain(jaq_json::funs())
+            .chain(regex::funs());
         let arena = Arena::default();
         let loader = Loader::new(defs);
         let modules = loader
@@ -247,6 +249,44 @@ mod tests {
             r#""[null,1.7976931348623157e+308,-1.7976931348623157e+308]" "null""#
         );
         let path = std::env::var("PATH").unwrap_or_default();
+        // Regular expressions as jq's Oniguruma reads them: Unicode classes, look-around,
+        // backreferences, and groups that take no part in a match.
+        assert_eq!(one(r#""é1" | test("^\\w\\d$")"#, "{}"), "true");
+        assert_eq!(
+            one(r#""price: 12€" | [match("\\d+(?=€)").string]"#, "{}"),
+            r#"["12"]"#
+        );
+        assert_eq!(one(r#""abab" | test("^(ab)\\1$")"#, "{}"), "true");
+        assert_eq!(
+            one(r#""a" | capture("(?<x>a)|(?<y>b)")"#, "{}"),
+            r#"{"x":"a","y":null}"#
+        );
+        assert_eq!(
+            one(r#""xéa" | match("(a)|(b)")"#, "{}"),
+            r#"{"offset":2,"length":1,"string":"a","captures":[{"offset":2,"length":1,"string":"a","name":null},{"offset":-1,"length":0,"string":null,"name":null}]}"#
+        );
+        assert_eq!(
+            one(r#""a1b22c" | [scan("\\d+")], [scan("(\\d)(\\d)?")]"#, "{}"),
+            r#"["1","22"] [["1",null],["2","2"]]"#
+        );
+        assert_eq!(
+            one(
+                r#""a1b22c" | split("\\d+"; null), sub("(?<d>\\d)"; "<\(.d)>"; "g")"#,
+                "{}"
+            ),
+            r#"["a","b","c"] "a<1>b<2><2>c""#
+        );
+        assert_eq!(one(r#""ÀB" | test("àb"; "i")"#, "{}"), "true");
+        assert_eq!(
+            one(r#""a\nb" | test("a.b"), test("a.b"; "p")"#, "{}"),
+            "false true"
+        );
+        assert!(outputs(r#""a" | test("a"; "q")"#, "{}")
+            .unwrap_err()
+            .contains("not a valid modifier"));
+        assert!(outputs(r#""a" | test("(")"#, "{}")
+            .unwrap_err()
+            .contains("not a valid regex"));
         let mut want = Vec::new();
         sluice_stream::json::write_string(&mut want, path.as_bytes());
         assert_eq!(one("$ENV.PATH // \"\"", "{}").as_bytes(), want);
