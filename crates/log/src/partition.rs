@@ -198,7 +198,9 @@ impl Partition {
             .map_err(|e| (from, e))?;
         if let Err(e) = log.write_all(bytes) {
             // Under the lock nobody else appends: what the file grew by is what was written.
-            let grown = log.metadata().map_or(0, |m| m.len().saturating_sub(before.len));
+            let grown = log
+                .metadata()
+                .map_or(0, |m| m.len().saturating_sub(before.len));
             return Err((self.cut_run(&before, batch, from, to, grown as usize), e));
         }
         tail.len += bytes.len() as u64;
