@@ -76,3 +76,6 @@ def range($from; $upto; $by):
 def scan($re; $flags):
   matches($re; "g" + $flags)[] | if length > 1 then [.[1:][].string] else .[0].string end;
 def scan($re): scan($re; null);
+
+# Unpadded base64 decodes too, as in jq.
+def @base64d: tostring | . + ("=" * ((4 - length % 4) % 4)) | decode_base64;

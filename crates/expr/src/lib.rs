@@ -249,6 +249,17 @@ mod tests {
             r#""[null,1.7976931348623157e+308,-1.7976931348623157e+308]" "null""#
         );
         let path = std::env::var("PATH").unwrap_or_default();
+        assert_eq!(
+            one(r#"null[1:3], ("YQ" | @base64d), ("YWI=" | @base64d)"#, "{}"),
+            r#"null "a" "ab""#
+        );
+        assert!(outputs("{} | .[0]", "{}").is_err());
+        assert!(outputs(r#""1 2" | fromjson"#, "{}").is_err());
+        assert!(outputs(r#""" | fromjson"#, "{}").is_err());
+        assert_eq!(
+            one(r#""[1, {\"a\": 2}]" | fromjson"#, "{}"),
+            r#"[1,{"a":2}]"#
+        );
         // Regular expressions as jq's Oniguruma reads them: Unicode classes, look-around,
         // backreferences, and groups that take no part in a match.
         assert_eq!(one(r#""é1" | test("^\\w\\d$")"#, "{}"), "true");

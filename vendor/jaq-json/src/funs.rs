@@ -1,11 +1,11 @@
-use crate::{read, Error, Val, ValR, ValX};
+use crate::{read, Error, Val, ValR};
 use alloc::{boxed::Box, vec::Vec};
 use bstr::ByteSlice;
 use bytes::{BufMut, Bytes, BytesMut};
 use core::fmt;
-use jaq_core::box_iter::{then, BoxIter};
+use jaq_core::box_iter::BoxIter;
 use jaq_core::native::{bome, run, unary, v, Filter, Fun};
-use jaq_core::{DataT, Exn, RunPtr};
+use jaq_core::{DataT, RunPtr};
 use jaq_std::ValT as _;
 
 impl Val {
@@ -114,10 +114,6 @@ impl Val {
 }
 
 /// Box Map, Map Error.
-fn bmme<'a>(iter: BoxIter<'a, ValR>) -> BoxIter<'a, ValX<'a>> {
-    Box::new(iter.map(|r| r.map_err(Exn::from)))
-}
-
 fn parse_fail(i: &impl fmt::Display, fmt: &str, e: impl fmt::Display) -> Error {
     Error::str(format_args!("cannot parse {i} as {fmt}: {e}"))
 }
@@ -152,10 +148,10 @@ pub fn funs<D: for<'a> DataT<V<'a> = Val>>() -> impl Iterator<Item = Fun<D>> {
 
 fn base<D: for<'a> DataT<V<'a> = Val>>() -> Box<[Filter<RunPtr<D>>]> {
     Box::new([
+        // sluice: exactly one value, as in jq (jaq gave each of several, or none for "").
         ("fromjson", v(0), |cv| {
-            bmme(then(cv.1.try_as_utf8_bytes_owned(), |s| {
-                let fail = move |r: Result<_, _>| r.map_err(|e| parse_fail(&cv.1, "JSON", e));
-                bytes_valrs(s, |s| Box::new(read::parse_many(s).map(fail)))
+            bome(cv.1.try_as_utf8_bytes().and_then(|s| {
+                read::parse_single(s).map_err(|e| parse_fail(&cv.1, "JSON", e))
             }))
         }),
         ("tojson", v(0), |cv| bome(Ok(Val::utf8_str(cv.1.to_json())))),
