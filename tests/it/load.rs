@@ -884,6 +884,21 @@ fn empty_input_gives_empty_files() {
     back.expect_clean();
     assert_eq!(back.stdout, b"");
     assert_eq!(read(&csv), "", "an empty CSV");
+
+    // Records without fields have no column to keep them in: an error, not an empty file.
+    for name in ["f.parquet", "f.csv", "f.arrow"] {
+        let out = load([s(dir.path().join(name))], b"{}\n{}\n");
+        out.expect_code(1);
+        assert!(
+            out.stderr.contains("2 record(s) have no fields"),
+            "{}",
+            out.stderr
+        );
+        assert!(!dir.path().join(name).exists());
+    }
+    let nd = dir.path().join("f.ndjson");
+    load([s(&nd)], b"{}\n{}\n").expect_clean();
+    assert_eq!(read(&nd), "{}\n{}\n");
 }
 
 #[test]

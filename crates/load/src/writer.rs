@@ -219,6 +219,8 @@ impl Write for Compressed {
 pub struct FileWriter {
     name: String,
     kind: Kind,
+    /// Columns of a CSV, Parquet or Arrow file (NDJSON has none).
+    columns: Option<usize>,
     rows: u64,
     decoded: Vec<Decoded>,
     unfit: bool,
@@ -312,9 +314,15 @@ impl FileWriter {
                 }
             }
         };
+        let columns = match options.format {
+            Format::Ndjson => None,
+            Format::Csv | Format::Tsv => Some(options.columns.len()),
+            Format::Parquet | Format::Arrow => options.schema.as_ref().map(|s| s.fields().len()),
+        };
         Ok(FileWriter {
             name: name.to_string(),
             kind,
+            columns,
             rows: 0,
             decoded: Vec::new(),
             unfit: false,
@@ -434,6 +442,14 @@ impl FileWriter {
             )));
         }
         let name = self.name.clone();
+        // A file without columns would keep no trace of the records.
+        if self.rows > 0 && self.columns == Some(0) {
+            return Err(Error::Other(format!(
+                "cannot write {name}: the {} record(s) have no fields, and a file of columns \
+                 needs at least one (write NDJSON, or add a field with transform --set)",
+                self.rows
+            )));
+        }
         let io_err = |e: io::Error| Error::io(format!("cannot write {name}"), e);
         let fail = |e: &dyn std::fmt::Display| Error::Other(format!("cannot write {name}: {e}"));
         let bytes = match self.kind {
