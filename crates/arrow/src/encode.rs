@@ -13,11 +13,10 @@
 //! | dates | `"YYYY-MM-DD"` |
 //! | timestamps with a time zone | RFC 3339 in UTC: `"2013-01-01T10:00:00Z"` |
 //! | timestamps without one (also Parquet INT96) | RFC 3339 without offset: `"2013-01-01T10:00:00"` |
-//! | times | `"HH:MM:SS"` with a fraction when there is one |
+//! | times | `"HH:MM:SS"` with a fraction when there is one; a value outside the day keeps its sign and hours (`"25:00:00"`) |
 //! | durations | integers in the column's unit |
 //! | intervals | ISO 8601 durations: `"P1Y2M3DT4H5M6.5S"` (each part with its own sign) |
 //! | unions | the chosen member's value |
-//! | anything else | the string Arrow displays |
 //! | structs | objects |
 //! | lists | arrays |
 //! | maps | objects when the keys are strings, else arrays of `{"key","value"}` |
@@ -25,9 +24,8 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
-use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, OffsetSizeTrait, RecordBatch};
+use arrow_array::{Array, ArrowPrimitiveType, OffsetSizeTrait, RecordBatch};
 use arrow_buffer::NullBuffer;
-use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_schema::{ArrowError, DataType, IntervalUnit, TimeUnit};
 use base64::Engine;
 
@@ -425,7 +423,22 @@ pub fn make_encoder(array: &dyn Array) -> Result<ValueEncoder, ArrowError> {
                 write_interval(out, i64::from(v.months), i64::from(v.days), v.nanoseconds)
             }))
         }
-        DataType::Time32(_) | DataType::Time64(_) => display_encoder(array, true)?,
+        DataType::Time32(TimeUnit::Second) => {
+            time_encoder::<Time32SecondType>(array, 1_000_000_000)
+        }
+        DataType::Time32(TimeUnit::Millisecond) => {
+            time_encoder::<Time32MillisecondType>(array, 1_000_000)
+        }
+        DataType::Time64(TimeUnit::Microsecond) => {
+            time_encoder::<Time64MicrosecondType>(array, 1_000)
+        }
+        DataType::Time64(TimeUnit::Nanosecond) => time_encoder::<Time64NanosecondType>(array, 1),
+        DataType::Time32(unit) | DataType::Time64(unit) => {
+            return Err(ArrowError::InvalidArgumentError(format!(
+                "{:?} cannot hold times in {unit:?}",
+                array.data_type()
+            )))
+        }
     };
     Ok(ValueEncoder { nulls, inner })
 }
@@ -718,24 +731,40 @@ fn write_interval(out: &mut Vec<u8>, months: i64, days: i64, nanos: i64) {
     json_string(out, text.as_bytes());
 }
 
-/// Falls back to Arrow's own display of a value, as a JSON string.
-fn display_encoder(array: &dyn Array, quoted: bool) -> Result<Box<dyn Encode>, ArrowError> {
-    let owned: ArrayRef = arrow_array::make_array(array.to_data());
-    let mut text = String::new();
-    // Validate that the type can be displayed before the first row.
-    ArrayFormatter::try_new(owned.as_ref(), &FormatOptions::default())?;
-    Ok(Box::new(BytesEncoder(move |i, out: &mut Vec<u8>| {
-        use std::fmt::Write;
-        let formatter = ArrayFormatter::try_new(owned.as_ref(), &FormatOptions::default())
-            .expect("checked above");
-        text.clear();
-        let _ = write!(text, "{}", formatter.value(i));
-        if quoted {
-            json_string(out, text.as_bytes());
-        } else {
-            out.extend_from_slice(text.as_bytes());
-        }
-    })))
+/// Times of day in `unit`s (`nanos_per_unit` nanoseconds each).
+fn time_encoder<T>(array: &dyn Array, nanos_per_unit: i64) -> Box<dyn Encode>
+where
+    T: ArrowPrimitiveType,
+    T::Native: Into<i64>,
+{
+    let times = array.as_primitive::<T>().clone();
+    Box::new(BytesEncoder(move |i, out: &mut Vec<u8>| {
+        let value: i64 = times.value(i).into();
+        write_time(out, i128::from(value) * i128::from(nanos_per_unit));
+    }))
+}
+
+/// Writes a time of day as `"HH:MM:SS[.fff]"`. Parquet and Arrow do not forbid a value outside
+/// the day: it keeps its sign and its hours past 23 (`"-00:00:01"`, `"25:00:00"`) rather than
+/// being lost.
+fn write_time(out: &mut Vec<u8>, nanos: i128) {
+    out.push(b'"');
+    if nanos < 0 {
+        out.push(b'-');
+    }
+    let nanos = nanos.unsigned_abs();
+    let secs = nanos / 1_000_000_000;
+    let hours = secs / 3600;
+    if hours < 10 {
+        out.push(b'0');
+    }
+    out.extend_from_slice(hours.to_string().as_bytes());
+    out.push(b':');
+    write_two(out, ((secs / 60) % 60) as u32);
+    out.push(b':');
+    write_two(out, (secs % 60) as u32);
+    write_fraction(out, (nanos % 1_000_000_000) as u32);
+    out.push(b'"');
 }
 
 #[cfg(test)]
@@ -778,6 +807,19 @@ mod tests {
         assert_eq!(
             out,
             "{\"f\":1.5}\n{\"f\":\"NaN\"}\n{\"f\":\"-Infinity\"}\n{\"f\":null}\n{\"f\":1e300}\n"
+        );
+    }
+
+    #[test]
+    fn times_keep_values_outside_the_day() {
+        let micros = Time64MicrosecondArray::from(vec![3_600_000_000, 90_000_000_000, -5]);
+        let seconds = Time32SecondArray::from(vec![59, 86_399, -3_600]);
+        let out = encode(vec![("t", Arc::new(micros)), ("s", Arc::new(seconds))]);
+        assert_eq!(
+            out,
+            "{\"t\":\"01:00:00\",\"s\":\"00:00:59\"}\n\
+             {\"t\":\"25:00:00\",\"s\":\"23:59:59\"}\n\
+             {\"t\":\"-00:00:00.000005\",\"s\":\"-01:00:00\"}\n"
         );
     }
 
