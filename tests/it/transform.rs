@@ -385,6 +385,29 @@ fn records_without_a_time_are_rejected_not_dropped() {
 }
 
 #[test]
+fn aggregates_never_write_a_key_twice() {
+    let input = b"{\"g\":\"x\",\"a\":1}\n";
+    for args in [
+        &["--agg", "sum(a)", "--agg", "sum(a)"][..],
+        &["--group-by", "g", "--agg", "g=sum(a)"],
+        &[
+            "--window",
+            "1m",
+            "--time-field",
+            "a",
+            "--agg",
+            "window_end=count",
+        ],
+    ] {
+        let out = transform(args, input);
+        out.expect_code(2);
+        assert!(out.stderr.contains("named twice"), "{}", out.stderr);
+    }
+    let out = transform(["--agg", "sum(a)", "--agg", "total=sum(a)"], input);
+    assert_eq!(out.records(), vec![json!({"sum_a": 1, "total": 1})]);
+}
+
+#[test]
 fn lookups_enrich_flights_with_airports() {
     let input = records_of("flights.csv.gz");
     let airports = data("airports.csv");

@@ -910,6 +910,20 @@ impl Stateful {
             }
             None => None,
         };
+        // Each output field once: a repeated name would write a key twice.
+        let mut names: Vec<&str> = group.iter().map(String::as_str).collect();
+        if windows.is_some() {
+            names.extend(["window_start", "window_end"]);
+        }
+        for spec in &args.agg {
+            if names.contains(&spec.name.as_str()) {
+                return Err(Error::Usage(format!(
+                    "--agg: the output field {:?} is named twice (name it: --agg NAME=FUNC(FIELD))",
+                    spec.name
+                )));
+            }
+            names.push(&spec.name);
+        }
         let aggregator =
             (!args.agg.is_empty()).then(|| Aggregator::new(args.agg.clone(), &group, windows));
         let mut fields: Vec<Option<String>> = dedupe_fields.iter().cloned().map(Some).collect();

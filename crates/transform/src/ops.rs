@@ -271,7 +271,7 @@ fn apply_op(op: &Op, settings: &Settings, record: &mut Val) -> Result<(), String
         Op::Flatten => {
             if let Val::Obj(map) = record {
                 let mut flat = jaq_json::Map::default();
-                flatten_into(&mut flat, "", map, &settings.separator)?;
+                flatten_into(&mut flat, None, map, &settings.separator)?;
                 *record = Val::obj(flat);
             }
         }
@@ -319,18 +319,19 @@ fn apply_op(op: &Op, settings: &Settings, record: &mut Val) -> Result<(), String
 
 fn flatten_into(
     flat: &mut jaq_json::Map,
-    prefix: &str,
+    prefix: Option<&str>,
     map: &jaq_json::Map,
     sep: &str,
 ) -> Result<(), String> {
     for (k, v) in map.iter() {
-        let name = match as_text(k) {
-            Some(name) if prefix.is_empty() => name.to_string(),
-            Some(name) => format!("{prefix}{sep}{name}"),
-            None => continue,
+        // An empty key is a name too: `{"":{"b":1}}` flattens to `{".b":1}`.
+        let name = match (as_text(k), prefix) {
+            (Some(name), None) => name.to_string(),
+            (Some(name), Some(prefix)) => format!("{prefix}{sep}{name}"),
+            (None, _) => continue,
         };
         match v {
-            Val::Obj(inner) if !inner.is_empty() => flatten_into(flat, &name, inner, sep)?,
+            Val::Obj(inner) if !inner.is_empty() => flatten_into(flat, Some(&name), inner, sep)?,
             _ => {
                 if flat.insert(key(&name), v.clone()).is_some() {
                     return Err(format!("--flatten: two fields flatten to {name:?}"));
@@ -547,6 +548,10 @@ mod tests {
         let err = run(vec![Op::Unflatten], r#"{"a":2,"a.b":1}"#).unwrap_err();
         assert!(err.contains("a is both a value and an object"), "{err}");
         assert!(run(vec![Op::Flatten], r#"{"a":{"b":1},"a.b":2}"#).is_err());
+        assert_eq!(
+            run(vec![Op::Flatten], r#"{"":{"b":1},"c":{"":2}}"#).unwrap(),
+            [r#"{".b":1,"c.":2}"#]
+        );
         assert!(run(vec![Op::Cast(path("x"), CastTo::Float)], r#"{"x":"nan"}"#).is_err());
     }
 
