@@ -273,6 +273,35 @@ fn until_end_follow_max_and_timestamps() {
 }
 
 #[test]
+fn a_follower_of_a_deleted_topic_says_so_and_fails() {
+    let dir = tmp();
+    produce(dir.path(), &["t"], &records(0..3)).expect_clean();
+    let mut follower = Command::new(CONSUME)
+        .args(["--log-dir", &s(dir.path()), "t", "--follow"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    produce(dir.path(), &["t", "--delete-topic"], b"").expect_clean();
+    let start = Instant::now();
+    while follower.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(10) {
+            let _ = follower.kill();
+            panic!("the follower went on");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = follower.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the topic was deleted while being read"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_burst_is_written_while_the_input_stays_open() {
     let dir = tmp();
     let mut producer = Command::new(PRODUCE)

@@ -650,7 +650,19 @@ impl<'a> Consumer<'a> {
                             delivered = Some(a.reader.position());
                             continue;
                         }
-                        None => return Err(Error::io("cannot read partition", e)),
+                        None if e.kind() == std::io::ErrorKind::NotFound => {
+                            return Err(Error::Other(format!(
+                                "{topic} partition {}: the partition's files are gone (the \
+                                 topic was deleted while being read)",
+                                a.partition
+                            )))
+                        }
+                        None => {
+                            return Err(Error::io(
+                                format!("cannot read {topic} partition {}", a.partition),
+                                e,
+                            ))
+                        }
                     },
                 };
                 let Some(record) = next else {
