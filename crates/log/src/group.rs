@@ -138,12 +138,16 @@ impl Member {
                 .map_or(0, |d| d.as_nanos()),
             std::process::id(),
         );
+        // Locked under a hidden name first: a member's file is never seen unlocked, which
+        // others would take for one left by a dead member and remove.
+        let joining = members.join(format!(".{id}"));
         let membership = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(members.join(&id))?;
+            .open(&joining)?;
         membership.lock()?;
+        fs::rename(&joining, members.join(&id))?;
         Ok(Member {
             dir,
             topic: topic.to_string(),
@@ -161,7 +165,7 @@ impl Member {
         for entry in fs::read_dir(self.dir.join(format!("{}.members", self.topic)))? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name == self.id {
+            if name == self.id || name.starts_with('.') {
                 continue;
             }
             let Ok(file) = OpenOptions::new().write(true).open(entry.path()) else {
