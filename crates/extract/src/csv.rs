@@ -55,7 +55,9 @@ pub fn extract(
                     reason: UNTERMINATED.into(),
                 })
             }
-            Row::Fields => header_names(rows.fields(), rows.ends(), source)?,
+            Row::Fields => {
+                header_names(rows.fields(), rows.ends(), source, emitter.source_field())?
+            }
         },
         None => Vec::new(),
     };
@@ -451,9 +453,15 @@ fn lone_crs(bytes: &[u8], pending_cr: &mut bool) -> u64 {
     lone
 }
 
-/// Column names from a header row: empty names become `column_N`, repeated ones get `_2`, `_3`.
-fn header_names(fields: &[u8], ends: &[usize], source: &str) -> Result<Vec<String>> {
-    let mut names: Vec<String> = Vec::with_capacity(ends.len());
+/// Column names from a header row: empty names become `column_N`, repeated ones get `_2`, `_3`,
+/// and so does one named like `reserved` (the `--source-field`), which the record also gets.
+fn header_names(
+    fields: &[u8],
+    ends: &[usize],
+    source: &str,
+    reserved: Option<&str>,
+) -> Result<Vec<String>> {
+    let mut names: Vec<String> = reserved.map(str::to_string).into_iter().collect();
     let mut start = 0;
     for (i, &end) in ends.iter().enumerate() {
         let raw = &fields[start..end];
@@ -480,6 +488,9 @@ fn header_names(fields: &[u8], ends: &[usize], source: &str) -> Result<Vec<Strin
             }
         }
         names.push(name);
+    }
+    if reserved.is_some() {
+        names.remove(0);
     }
     Ok(names)
 }
@@ -657,7 +668,10 @@ mod tests {
     #[test]
     fn header_names_are_unique_and_never_empty() {
         let fields = b"aab";
-        let names = header_names(fields, &[1, 2, 2, 3], "t").unwrap();
+        let names = header_names(fields, &[1, 2, 2, 3], "t", None).unwrap();
         assert_eq!(names, ["a", "a_2", "column_3", "b"]);
+        // A column named like --source-field gives way to it.
+        let names = header_names(fields, &[1, 2, 2, 3], "t", Some("b")).unwrap();
+        assert_eq!(names, ["a", "a_2", "column_3", "b_2"]);
     }
 }

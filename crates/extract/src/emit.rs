@@ -63,6 +63,11 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// The name of the field that carries each record's file (`--source-field`).
+    pub fn source_field(&self) -> Option<&str> {
+        self.source_field.as_deref()
+    }
+
     /// The `"NAME":"file"` member to add inside each object (empty without `--source-field`).
     pub fn source_member(&self) -> &[u8] {
         &self.source_suffix
