@@ -79,3 +79,23 @@ def scan($re): scan($re; null);
 
 # Unpadded base64 decodes too, as in jq.
 def @base64d: tostring | . + ("=" * ((4 - length % 4) % 4)) | decode_base64;
+
+# Times: broken-down times (the arrays of gmtime) format as in jq, and %c, %x and %X have
+# their C-locale meanings, as in jq (jiff writes "2015 M03 5" for %x).
+def _c_locale:
+  if test("%[cxX]") then
+    split("%%")
+    | map(gsub("%c"; "%a %b %e %H:%M:%S %Y") | gsub("%x"; "%m/%d/%y") | gsub("%X"; "%H:%M:%S"))
+    | join("%%")
+  end;
+def _strftime($f): strftime($f);
+def _strflocaltime($f): strflocaltime($f);
+def _todateiso8601: todateiso8601;
+def strftime($f): if isarray then mktime end | _strftime($f | _c_locale);
+def strflocaltime($f):
+  if isarray then mktime | _strftime($f | _c_locale) else _strflocaltime($f | _c_locale) end;
+def todateiso8601: if isarray then mktime end | _todateiso8601;
+def todate: todateiso8601;
+def date: todate;
+def dateadd(u; n): . + n;
+def datesub(u; n): . - n;

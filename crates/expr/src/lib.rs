@@ -260,6 +260,13 @@ mod tests {
             one(r#""[1, {\"a\": 2}]" | fromjson"#, "{}"),
             r#"[1,{"a":2}]"#
         );
+        assert_eq!(
+            one(
+                r#"1425599621 | strftime("%c|%x|%X|%%c"), (gmtime | todate), (gmtime | strftime("%H")), date"#,
+                "{}"
+            ),
+            r#""Thu Mar  5 23:53:41 2015|03/05/15|23:53:41|%c" "2015-03-05T23:53:41Z" "23" "2015-03-05T23:53:41Z""#
+        );
         // Regular expressions as jq's Oniguruma reads them: Unicode classes, look-around,
         // backreferences, and groups that take no part in a match.
         assert_eq!(one(r#""é1" | test("^\\w\\d$")"#, "{}"), "true");
