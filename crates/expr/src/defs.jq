@@ -99,3 +99,7 @@ def todate: todateiso8601;
 def date: todate;
 def dateadd(u; n): . + n;
 def datesub(u; n): . - n;
+
+# Array indexes keep their place (jaq made them object keys, which JSON cannot hold).
+def pick(pathexps):
+  . as $top | reduce path(pathexps) as $p (null; setpath($p; $top | getpath($p)));

@@ -54,6 +54,7 @@ impl Program {
     /// Compiles `code`. The error is a message for the user, with the program and a caret
     /// under the place where it went wrong.
     pub fn compile(code: &str) -> Result<Program, String> {
+        let code = &*join_surrogate_pairs(code);
         let defs = jaq_core::defs()
             .chain(jaq_std::defs())
             .chain(jaq_json::defs())
@@ -110,6 +111,52 @@ impl Program {
         }
         Ok(())
     }
+}
+
+/// jq reads `"\uD83D\uDE00"` as one character (a UTF-16 surrogate pair, as in JSON); jaq's
+/// lexer refuses each half, so pairs are joined into their character before it reads the
+/// program. Every other escape is kept as written.
+fn join_surrogate_pairs(code: &str) -> std::borrow::Cow<'_, str> {
+    if !code.contains("\\u") {
+        return code.into();
+    }
+    let mut out = String::with_capacity(code.len());
+    let mut rest = code;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let escape = &rest[at..];
+        let taken = match surrogate_pair(escape) {
+            Some(c) => {
+                out.push(c);
+                12
+            }
+            None => {
+                // The backslash and the character it escapes, which may be a backslash.
+                let len = 1 + escape[1..].chars().next().map_or(0, char::len_utf8);
+                out.push_str(&escape[..len]);
+                len
+            }
+        };
+        rest = &escape[taken..];
+    }
+    out.push_str(rest);
+    out.into()
+}
+
+/// The character of `\uHHHH\uHHHH` at the start of `text` when the two are a surrogate pair.
+fn surrogate_pair(text: &str) -> Option<char> {
+    let unit = |text: &str| -> Option<u32> {
+        let hex = text.strip_prefix("\\u")?.get(..4)?;
+        hex.bytes()
+            .all(|b| b.is_ascii_hexdigit())
+            .then(|| u32::from_str_radix(hex, 16).ok())?
+    };
+    let high = unit(text)?;
+    let low = unit(text.get(6..)?)?;
+    if !(0xD800..0xDC00).contains(&high) || !(0xDC00..0xE000).contains(&low) {
+        return None;
+    }
+    char::from_u32(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
 }
 
 /// True for every value but `null` and `false`, as in jq.
@@ -266,6 +313,17 @@ mod tests {
                 "{}"
             ),
             r#""Thu Mar  5 23:53:41 2015|03/05/15|23:53:41|%c" "2015-03-05T23:53:41Z" "23" "2015-03-05T23:53:41Z""#
+        );
+        assert_eq!(
+            one(r#""\ud83d\ude00\\ud83d\u00e9" | ., length"#, "{}"),
+            "\"😀\\\\ud83dé\" 8"
+        );
+        assert_eq!(
+            one(
+                "pick(.a[1]), pick(.b.c, .x)",
+                r#"{"a":[1,2,3],"b":{"c":1,"d":2}}"#
+            ),
+            r#"{"a":[null,2]} {"b":{"c":1},"x":null}"#
         );
         // Regular expressions as jq's Oniguruma reads them: Unicode classes, look-around,
         // backreferences, and groups that take no part in a match.
