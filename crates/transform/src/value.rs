@@ -200,11 +200,27 @@ pub fn as_text(value: &Val) -> Option<&str> {
     }
 }
 
-/// A value's text for keys and joins: strings as they are, anything else as JSON.
+/// A value's text for keys and joins: strings as they are, numbers by their value (`1`, `1.0`
+/// and `1e0` are one key, as they are equal in jq), anything else as JSON.
 pub fn key_text(value: &Val) -> Result<String, String> {
-    match as_text(value) {
-        Some(text) => Ok(text.to_string()),
-        None => to_text(value),
+    if let Some(text) = as_text(value) {
+        return Ok(text.to_string());
+    }
+    let float = match value {
+        Val::Num(jaq_json::Num::Int(i)) => return Ok(i.to_string()),
+        Val::Num(jaq_json::Num::Float(f)) => Some(*f),
+        Val::Num(jaq_json::Num::Dec(text)) => text.parse::<f64>().ok(),
+        _ => None,
+    };
+    // Integers up to 2^53 are exact as doubles; beyond, the spelling is the key.
+    match float {
+        Some(f) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
+            Ok((f as i64).to_string())
+        }
+        Some(f) if f.is_finite() && f.abs() < 9_007_199_254_740_992.0 => {
+            Ok(ryu::Buffer::new().format_finite(f).to_string())
+        }
+        _ => to_text(value),
     }
 }
 
@@ -278,6 +294,31 @@ mod tests {
 
     fn text(v: &Val) -> String {
         json::to_text(v).unwrap()
+    }
+
+    #[test]
+    fn equal_numbers_are_one_key() {
+        let keys = |t: &str| -> Vec<String> {
+            let Val::Arr(items) = json::parse_valid(t.as_bytes()).unwrap() else {
+                panic!("an array");
+            };
+            items.iter().map(|v| key_text(v).unwrap()).collect()
+        };
+        assert_eq!(
+            keys(r#"[1, 1.0, 1e0, 10e-1, -0.0, 1.50, "1", 12345678901234567890, "x", null]"#),
+            [
+                "1",
+                "1",
+                "1",
+                "1",
+                "0",
+                "1.5",
+                "1",
+                "12345678901234567890",
+                "x",
+                "null"
+            ]
+        );
     }
 
     #[test]
