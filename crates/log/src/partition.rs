@@ -198,10 +198,15 @@ impl Partition {
             .map_err(|e| (from, e))?;
         if let Err(e) = log.write_all(bytes) {
             // Under the lock nobody else appends: what the file grew by is what was written.
-            let grown = log
-                .metadata()
-                .map_or(0, |m| m.len().saturating_sub(before.len));
-            return Err((self.cut_run(&before, batch, from, to, grown as usize), e));
+            // Should even that be unknown, the next writer's recovery cuts what is torn.
+            let kept = match log.metadata() {
+                Ok(m) => {
+                    let grown = m.len().saturating_sub(before.len) as usize;
+                    self.cut_run(&log, &before, batch, (from, to), grown, sync)
+                }
+                Err(_) => from,
+            };
+            return Err((kept, e));
         }
         tail.len += bytes.len() as u64;
         // The records are in the log from here on: a failure to index them loses nothing
@@ -221,16 +226,18 @@ impl Partition {
         Ok(to)
     }
 
-    /// After a failed write of records `from..to` of which `written` bytes reached the log:
-    /// keeps the whole records among them and cuts off the rest (a segment started for them
-    /// and left empty is removed). Returns the index of the first record not kept.
+    /// After a failed write of records `from..to` of which `written` bytes reached `log`:
+    /// keeps the whole records among them and cuts off the rest. The file stays, even empty:
+    /// a reader may have it open already, and the next writer goes on in it. Returns the index
+    /// of the first record not kept.
     fn cut_run(
         &self,
+        log: &File,
         before: &Tail,
         batch: &Batch,
-        from: usize,
-        to: usize,
+        (from, to): (usize, usize),
         written: usize,
+        sync: bool,
     ) -> usize {
         let run_start = batch.record(from).0;
         let kept = (from..to)
@@ -241,17 +248,12 @@ impl Partition {
         } else {
             batch.record(from + kept - 1).1 - run_start
         };
-        let log_path = segment_path(&self.dir, before.base, "log");
-        let cut = if before.len == 0 && kept == 0 {
-            fs::remove_file(&log_path)
-        } else {
-            OpenOptions::new()
-                .write(true)
-                .open(&log_path)
-                .and_then(|f| f.set_len(before.len + keep_bytes as u64))
-        };
-        // Should even cutting fail, the next writer's recovery cuts the torn record off.
-        let _ = cut;
+        // Should cutting fail, the next writer's recovery cuts the torn record off; the
+        // records kept are reported written, so they are made as durable as asked.
+        let _ = log.set_len(before.len + keep_bytes as u64);
+        if sync {
+            let _ = log.sync_data();
+        }
         from + kept
     }
 
