@@ -165,7 +165,20 @@ impl Member {
         for entry in fs::read_dir(self.dir.join(format!("{}.members", self.topic)))? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name == self.id || name.starts_with('.') {
+            if name == self.id {
+                continue;
+            }
+            // A member still joining locks its file at once: one that stays unlocked for
+            // a minute was left by a process that died joining.
+            let joining = name.starts_with('.');
+            if joining
+                && entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_none_or(|age| age < std::time::Duration::from_secs(60))
+            {
                 continue;
             }
             let Ok(file) = OpenOptions::new().write(true).open(entry.path()) else {
@@ -176,6 +189,7 @@ impl Member {
                     // Nobody holds it: its member is gone.
                     let _ = fs::remove_file(entry.path());
                 }
+                Err(_) if joining => {}
                 Err(_) => live.push(name),
             }
         }
