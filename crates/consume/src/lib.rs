@@ -563,11 +563,14 @@ impl<'a> Consumer<'a> {
                 }
                 continue;
             }
-            if self.until.is_some()
-                && !self.assigned.is_empty()
-                && self.assigned.iter().all(|a| a.done)
-            {
-                break;
+            if self.passed_until() {
+                // The run ends, after taking over what members that left had not read.
+                self.rebalance()?;
+                last_rebalance = Instant::now();
+                if self.passed_until() {
+                    break;
+                }
+                continue;
             }
             if self.args.group.is_some() && last_rebalance.elapsed() > Duration::from_secs(1) {
                 self.rebalance()?;
@@ -597,6 +600,16 @@ impl<'a> Consumer<'a> {
             eprintln!("{}", stats.to_json());
         }
         Ok(())
+    }
+
+    /// With --until: every partition read has passed it (a member with none, once the time
+    /// has).
+    fn passed_until(&self) -> bool {
+        match self.until {
+            None => false,
+            Some(until) if self.assigned.is_empty() => now_ms() > until,
+            Some(_) => self.assigned.iter().all(|a| a.done),
+        }
     }
 
     /// The directories of every partition of the topics read (any may be assigned later).
