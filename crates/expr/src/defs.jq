@@ -65,7 +65,7 @@ def @tsv:
     end) | join("\t")
   end;
 
-# A step of 0 (or NaN) gives nothing, as in jq (jaq counts forever).
+# A step of 0 gives nothing, as in jq (jaq counts forever).
 def range($from; $upto; $by):
   if $by > 0 then $from | while(. < $upto; . + $by)
   elif $by < 0 then $from | while(. > $upto; . + $by)

@@ -353,6 +353,14 @@ mod tests {
             r#"["a","b","c"] "a<1>b<2><2>c""#
         );
         assert_eq!(one(r#""ÀB" | test("àb"; "i")"#, "{}"), "true");
+        // `$` also matches before a newline that ends the text, as Oniguruma's does.
+        assert_eq!(
+            one(
+                r#""a\n" | test("a$"), sub("a$"; "X"), test("a[$]"), test("(?m)a$\\n")"#,
+                "{}"
+            ),
+            r#"true "X\n" false true"#
+        );
         assert_eq!(
             one(r#""a\nb" | test("a.b"), test("a.b"; "p")"#, "{}"),
             "false true"

@@ -8,6 +8,7 @@
 //! took no part has offset -1 and string null, as in jq. Compiled expressions are kept per
 //! thread, so a program that matches every record compiles its expression once.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -61,9 +62,10 @@ struct Flags {
 
 impl Flags {
     /// Parses jq's modifier letters: `g` global, `i` case-insensitive, `x` extended, `n` no
-    /// empty matches, `p` `.` matches newlines too, `s` single line (`^` and `$` at the ends
-    /// of the text, which they are anyway) and `l` longest (accepted; the leftmost match is
-    /// taken, as Perl's engines do).
+    /// empty matches (they are left out; Oniguruma searches on for a longer one), `p` `.`
+    /// matches newlines too, `s` single line (`^` and `$` at the ends of the text, as they are
+    /// without it) and `l` longest (accepted; the leftmost match is taken, as Perl's engines
+    /// do).
     fn parse(text: &str) -> Result<Flags, String> {
         let mut flags = Flags::default();
         for letter in text.chars() {
@@ -94,12 +96,12 @@ fn compiled(pattern: &str, flags: Flags) -> Result<Rc<Regex>, String> {
     if let Some(regex) = COMPILED.with(|c| c.borrow().get(&key).cloned()) {
         return Ok(regex);
     }
-    let regex = RegexBuilder::new(pattern)
+    let regex = RegexBuilder::new(&end_anchors(pattern))
         .case_insensitive(flags.case_insensitive)
         .ignore_whitespace(flags.extended)
         .dot_matches_new_line(flags.dot_all)
         .build()
-        .map_err(|e| format!("{pattern} (at offset 0) is not a valid regex: {e}"))?;
+        .map_err(|e| format!("{pattern} is not a valid regex: {e}"))?;
     let regex = Rc::new(regex);
     COMPILED.with(|c| {
         let mut cache = c.borrow_mut();
@@ -109,6 +111,54 @@ fn compiled(pattern: &str, flags: Flags) -> Result<Rc<Regex>, String> {
         cache.insert(key, Rc::clone(&regex));
     });
     Ok(regex)
+}
+
+/// jq's `$` (Oniguruma's, in single-line mode) matches at the end of the text and before a
+/// newline that ends it; the regex crate's only at the very end. Outside classes and escapes,
+/// `$` becomes a look-ahead for either, unless the pattern turns on multi-line mode itself.
+fn end_anchors(pattern: &str) -> Cow<'_, str> {
+    if !pattern.contains('$') || sets_multi_line(pattern) {
+        return pattern.into();
+    }
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut chars = pattern.chars().peekable();
+    let mut classes = 0usize;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                out.push(c);
+                out.extend(chars.next());
+            }
+            '[' => {
+                classes += 1;
+                out.push(c);
+                // `]` first in a class (after an optional `^`) is itself a member.
+                if chars.peek() == Some(&'^') {
+                    out.extend(chars.next());
+                }
+                if chars.peek() == Some(&']') {
+                    out.extend(chars.next());
+                }
+            }
+            ']' if classes > 0 => {
+                classes -= 1;
+                out.push(c);
+            }
+            '$' if classes == 0 => out.push_str("(?=\\n?\\z)"),
+            _ => out.push(c),
+        }
+    }
+    out.into()
+}
+
+/// Whether an inline flag group (`(?m)`, `(?im:…)`) turns on multi-line mode.
+fn sets_multi_line(pattern: &str) -> bool {
+    pattern.match_indices("(?").any(|(at, _)| {
+        pattern[at + 2..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .any(|c| c == 'm')
+    })
 }
 
 fn text_of<'a>(value: &'a Val, what: &str) -> Result<&'a str, Error<Val>> {
