@@ -200,8 +200,9 @@ pub fn as_text(value: &Val) -> Option<&str> {
     }
 }
 
-/// A value's text for keys and joins: strings as they are, numbers by their value (`1`, `1.0`
-/// and `1e0` are one key, as they are equal in jq), anything else as JSON.
+/// A value's text for keys and joins: strings as they are (so the text "1" of a CSV table
+/// joins the number 1), numbers by their value (`1`, `1.0` and `1e0` are one key, as they are
+/// equal in jq), anything else as JSON.
 pub fn key_text(value: &Val) -> Result<String, String> {
     if let Some(text) = as_text(value) {
         return Ok(text.to_string());
@@ -212,14 +213,10 @@ pub fn key_text(value: &Val) -> Result<String, String> {
         Val::Num(jaq_json::Num::Dec(text)) => text.parse::<f64>().ok(),
         _ => None,
     };
-    // Integers up to 2^53 are exact as doubles; beyond, the spelling is the key.
     match float {
-        Some(f) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
-            Ok((f as i64).to_string())
-        }
-        Some(f) if f.is_finite() && f.abs() < 9_007_199_254_740_992.0 => {
-            Ok(ryu::Buffer::new().format_finite(f).to_string())
-        }
+        // An integral double's exact digits, as an integer of that value is written (-0 is 0).
+        Some(f) if f.is_finite() && f.fract() == 0.0 => Ok(format!("{:.0}", f + 0.0)),
+        Some(f) if f.is_finite() => Ok(ryu::Buffer::new().format_finite(f).to_string()),
         _ => to_text(value),
     }
 }
