@@ -950,6 +950,18 @@ fn columnar_inputs_from_stdin_compressed_and_with_source_field() {
             json!({"a": 2, "t": null, "f": name}),
         ]
     );
+    // A column named like the source field gives way to it, in every format.
+    let csv = dir.path().join("s.csv");
+    load([s(&csv)], input.as_bytes()).expect_clean();
+    for file in [&pq, &arrow, &csv] {
+        let out = extract(["--source-field", "a", &s(file)], b"");
+        out.expect_clean();
+        let first = out.text().lines().next().unwrap().to_string();
+        assert!(
+            first.starts_with(r#"{"a_2":1,"t":"2013-01-01T10:00:00Z","a":"#),
+            "{first}"
+        );
+    }
 }
 
 #[test]

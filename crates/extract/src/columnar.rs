@@ -293,7 +293,8 @@ fn emit_batches(
     for batch in batches {
         let batch = batch.map_err(|e| bad_file(source, e))?;
         if encoder.as_ref().is_none_or(|(_, s)| *s != batch.schema()) {
-            encoder = Some((BatchEncoder::new(&batch.schema()), batch.schema()));
+            let keys = give_way(&batch.schema(), emitter.source_field());
+            encoder = Some((BatchEncoder::new(&keys), batch.schema()));
         }
         let (enc, _) = encoder.as_ref().expect("set above");
         emitter.records_in += batch.num_rows() as u64;
@@ -311,4 +312,31 @@ fn emit_batches(
         out.clear();
     }
     Ok(())
+}
+
+/// The schema whose names become the records' keys: a column named like the `--source-field`
+/// (`reserved`) gives way to it as `NAME_2` (or `_3`, …), as a repeated CSV header name does,
+/// so that no record has a key twice.
+fn give_way(schema: &Schema, reserved: Option<&str>) -> Schema {
+    let Some(reserved) = reserved.filter(|r| schema.field_with_name(r).is_ok()) else {
+        return schema.clone();
+    };
+    let taken = |name: &str| name == reserved || schema.field_with_name(name).is_ok();
+    let renamed = (2..)
+        .map(|n| format!("{reserved}_{n}"))
+        .find(|name| !taken(name))
+        .expect("some suffix is free");
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let field = f.as_ref().clone();
+            if f.name() == reserved {
+                field.with_name(renamed.clone())
+            } else {
+                field
+            }
+        })
+        .collect();
+    Schema::new(fields)
 }
