@@ -103,3 +103,21 @@ def datesub(u; n): . - n;
 # Array indexes keep their place (jaq made them object keys, which JSON cannot hold).
 def pick(pathexps):
   . as $top | reduce path(pathexps) as $p (null; setpath($p; $top | getpath($p)));
+
+# Dividing by zero is an error, as in jq (see vendor/jaq-json), so the special numbers are made
+# without it; the tests on them are jaq's, bound to these.
+def infinite: 1e1000 + 0;
+def nan: infinite - infinite;
+def isnan: . < nan and nan < .;
+def isinfinite: . == infinite or . == -infinite;
+def isfinite: isnumber and (isinfinite | not);
+def isnormal: isnumber and ((. == 0 or isnan or isinfinite) | not);
+def logb:
+  if . == 0.0 then -infinite
+  elif isinfinite then infinite
+  elif isnan then .
+  else ilogb | . + 0.0 end;
+def significand:
+  if isinfinite or isnan then .
+  elif . == 0.0 then 0.0
+  else scalbln(.; ilogb | -1 * .) end;

@@ -288,6 +288,18 @@ mod tests {
             one("[range(0;3;0)], [range(5;0;-2)], [range(0;1;0.5)]", "{}"),
             "[] [5,3,1] [0,0.5]"
         );
+        for division in ["1 / 0", "0 / 0", "1 / 0.0", "5 % 0", "5 % -0.0"] {
+            let error = outputs(division, "{}").unwrap_err();
+            assert!(error.contains("the divisor is zero"), "{division}: {error}");
+        }
+        assert_eq!(
+            one(
+                "[nan, infinite, 1, 0] | map(isnan), map(isinfinite), map(isnormal), (.[3] | logb)",
+                "{}"
+            ),
+            "[true,false,false,false] [false,true,false,false] [false,false,true,false] -1.7976931348623157e308"
+        );
+        assert_eq!(one("7 / 2, 7 % 2, -7 % 2", "{}"), "3.5 1 -1");
         assert_eq!(
             one(
                 "[nan, infinite, -infinite] | tojson, (.[0] | tostring)",

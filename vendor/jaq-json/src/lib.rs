@@ -713,6 +713,10 @@ impl core::ops::Div for Val {
             split(&x, &y).map(|s| into(x.slice_ref(s))).collect()
         };
         match (self, rhs) {
+            // sluice: dividing by zero is an error, as in jq (jaq gives infinity or NaN).
+            (Self::Num(x), Self::Num(y)) if y == Num::Int(0) => Err(Error::str(format_args!(
+                "number ({x}) and number ({y}) cannot be divided because the divisor is zero"
+            ))),
             (Self::Num(x), Self::Num(y)) => Ok(Self::Num(x / y)),
             (Self::TStr(x), Self::TStr(y)) => Ok(fs(*x, *y, Val::utf8_str)),
             (Self::BStr(x), Self::BStr(y)) => Ok(fs(*x, *y, Val::byte_str)),
@@ -725,9 +729,11 @@ impl core::ops::Rem for Val {
     type Output = ValR;
     fn rem(self, rhs: Self) -> Self::Output {
         match (self, rhs) {
-            (Self::Num(x), Self::Num(y)) if !(x.is_int() && y.is_int() && y == Num::Int(0)) => {
-                Ok(Self::Num(x % y))
-            }
+            // sluice: any zero divisor is an error, as in jq.
+            (Self::Num(x), Self::Num(y)) if y == Num::Int(0) => Err(Error::str(format_args!(
+                "number ({x}) and number ({y}) cannot be divided because the divisor is zero"
+            ))),
+            (Self::Num(x), Self::Num(y)) => Ok(Self::Num(x % y)),
             (l, r) => Err(Error::math(l, ops::Math::Rem, r)),
         }
     }
