@@ -288,24 +288,8 @@ pub fn make_encoder(array: &dyn Array) -> Result<ValueEncoder, ArrowError> {
             let list = array.as_list::<i64>();
             list_encoder(list.value_offsets(), item, list.values().as_ref())?
         }
-        DataType::ListView(item) => {
-            let list = array.as_list_view::<i32>();
-            list_view_encoder(
-                list.value_offsets(),
-                list.value_sizes(),
-                item,
-                list.values(),
-            )?
-        }
-        DataType::LargeListView(item) => {
-            let list = array.as_list_view::<i64>();
-            list_view_encoder(
-                list.value_offsets(),
-                list.value_sizes(),
-                item,
-                list.values(),
-            )?
-        }
+        DataType::ListView(item) => list_view_encoder(array.as_list_view::<i32>(), item)?,
+        DataType::LargeListView(item) => list_view_encoder(array.as_list_view::<i64>(), item)?,
         DataType::FixedSizeList(item, size) => {
             let list = array.as_fixed_size_list();
             let size = *size as usize;
@@ -657,17 +641,16 @@ fn list_encoder<O: OffsetSizeTrait>(
 
 /// A list view's elements are `sizes[i]` values from `offsets[i]`, in any order or overlap.
 fn list_view_encoder<O: OffsetSizeTrait>(
-    offsets: &[O],
-    sizes: &[O],
+    list: &arrow_array::GenericListViewArray<O>,
     item: &arrow_schema::Field,
-    values: &dyn Array,
 ) -> Result<Box<dyn Encode>, ArrowError> {
-    let ranges = offsets
+    let ranges = list
+        .value_offsets()
         .iter()
-        .zip(sizes)
+        .zip(list.value_sizes())
         .map(|(o, n)| o.as_usize()..o.as_usize() + n.as_usize())
         .collect();
-    ranges_encoder(ranges, item, values)
+    ranges_encoder(ranges, item, list.values().as_ref())
 }
 
 /// Writes row `i` as a JSON array of the values in `ranges[i]`.

@@ -84,16 +84,16 @@ impl Flags {
 }
 
 thread_local! {
-    /// Compiled expressions by pattern and flags.
-    static COMPILED: RefCell<HashMap<(String, Flags), Rc<Regex>>> = RefCell::default();
+    /// Compiled expressions by flags and pattern (looked up without allocating).
+    static COMPILED: RefCell<HashMap<Flags, HashMap<String, Rc<Regex>>>> = RefCell::default();
 }
 
 /// Expressions kept per thread before the cache starts over.
 const CACHED: usize = 256;
 
 fn compiled(pattern: &str, flags: Flags) -> Result<Rc<Regex>, String> {
-    let key = (pattern.to_string(), flags);
-    if let Some(regex) = COMPILED.with(|c| c.borrow().get(&key).cloned()) {
+    let cached = COMPILED.with(|c| c.borrow().get(&flags)?.get(pattern).cloned());
+    if let Some(regex) = cached {
         return Ok(regex);
     }
     let regex = RegexBuilder::new(&end_anchors(pattern))
@@ -105,10 +105,11 @@ fn compiled(pattern: &str, flags: Flags) -> Result<Rc<Regex>, String> {
     let regex = Rc::new(regex);
     COMPILED.with(|c| {
         let mut cache = c.borrow_mut();
-        if cache.len() >= CACHED {
+        if cache.values().map(HashMap::len).sum::<usize>() >= CACHED {
             cache.clear();
         }
-        cache.insert(key, Rc::clone(&regex));
+        let patterns = cache.entry(flags).or_default();
+        patterns.insert(pattern.to_string(), Rc::clone(&regex));
     });
     Ok(regex)
 }
