@@ -22,6 +22,16 @@ def INDEX(key): INDEX(.[]; key);
 
 def leaf_paths: paths(scalars);
 def toarray: if isarray then . else [.] end;
+# Deletion as jq does it (see delete.rs): every path against the input as it was, and
+# nothing to delete under null.
+def delpaths($paths): _delpaths($paths);
+def del(f): _delpaths([path(f)]);
+
+# A prefix or suffix is taken off strings only; anything else comes back as it is.
+def _ltrimstr($x): ltrimstr($x);
+def _rtrimstr($x): rtrimstr($x);
+def ltrimstr($x): if isstring and ($x | isstring) then _ltrimstr($x) else . end;
+def rtrimstr($x): if isstring and ($x | isstring) then _rtrimstr($x) else . end;
 def trimstr($x): ltrimstr($x) | rtrimstr($x);
 def have_literal_numbers: true;
 def have_decnum: false;

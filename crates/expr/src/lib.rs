@@ -5,6 +5,7 @@
 //! program only where it cannot decide alone. [`json`] converts between record bytes and jaq
 //! values without losing key order or the spelling of numbers.
 
+mod delete;
 pub mod json;
 pub mod predicate;
 pub mod reads;
@@ -62,7 +63,8 @@ impl Program {
         let funs = jaq_core::funs()
             .chain(jaq_std::funs().filter(|(name, _, _)| !regex::replaces(name)))
             .chain(jaq_json::funs())
-            .chain(regex::funs());
+            .chain(regex::funs())
+            .chain(delete::funs());
         let arena = Arena::default();
         let loader = Loader::new(defs);
         let modules = loader
@@ -400,17 +402,77 @@ mod tests {
         assert_eq!(one(".l[3] = 4", r#"{"l":[1]}"#), r#"{"l":[1,null,null,4]}"#);
         assert_eq!(one("del(.l[5])", r#"{"l":[1]}"#), r#"{"l":[1]}"#);
         assert!(outputs(".l[-3] = 1", r#"{"l":[1]}"#).is_err());
-        // Deleting a key keeps the others in order; deleting under null stays an error.
+        // Deleting a key keeps the others in order.
         assert_eq!(one("del(.a)", r#"{"a":1,"b":2,"c":3}"#), r#"{"b":2,"c":3}"#);
         assert_eq!(
             one("del(.l[-2,-1])", r#"{"l":[1,2,3,4]}"#),
             r#"{"l":[1,2]}"#
         );
-        assert!(outputs("del(.x.y)", r#"{"a":1}"#).is_err());
         assert!(outputs(".s|tonumber", r#"{"s":""}"#).is_err());
         assert!(outputs(".s|tonumber", r#"{"s":"1 2"}"#).is_err());
         assert_eq!(one(".s|tonumber", r#"{"s":" 1.5"}"#), "1.5");
         assert!(outputs(".l[1000000000] = 1", r#"{"l":[]}"#).is_err());
+    }
+
+    /// jq's `del` and `delpaths`: every path is read against the input as it was, and there
+    /// is nothing to delete under null (the expected outputs are jq 1.6's and 1.7's).
+    #[test]
+    fn deletion_is_jqs() {
+        let one = |code: &str, input: &str| outputs(code, input).unwrap().join(" ");
+        let list = r#"{"l":[1,2,3,4],"m":{"k":1,"j":2}}"#;
+        for (code, expected) in [
+            ("del(.l[0,2])", r#"{"l":[2,4],"m":{"k":1,"j":2}}"#),
+            ("del(.l[2,0])", r#"{"l":[2,4],"m":{"k":1,"j":2}}"#),
+            ("del(.l[-4,1])", r#"{"l":[3,4],"m":{"k":1,"j":2}}"#),
+            ("del(.l[1:3])", r#"{"l":[1,4],"m":{"k":1,"j":2}}"#),
+            ("del(.l[:1],.l[-1:])", r#"{"l":[2,3],"m":{"k":1,"j":2}}"#),
+            ("del(.l[0],.l[1:3])", r#"{"l":[4],"m":{"k":1,"j":2}}"#),
+            ("del(.l[9])", list),
+            ("del(.m.k,.m)", r#"{"l":[1,2,3,4]}"#),
+            ("del(.l[],.m[])", r#"{"l":[],"m":{}}"#),
+            ("del(.x.y)", list),
+            ("del(.x[0].y)", list),
+            (
+                r#"delpaths([["l",0],["l",1]])"#,
+                r#"{"l":[3,4],"m":{"k":1,"j":2}}"#,
+            ),
+            ("delpaths([])", list),
+            ("delpaths([[]])", "null"),
+            (".l |= del(.[1:][0])", r#"{"l":[1,3,4],"m":{"k":1,"j":2}}"#),
+        ] {
+            assert_eq!(one(code, list), expected, "{code}");
+        }
+        for (code, error) in [
+            ("del(.m[0])", "cannot index"),
+            (
+                r#"delpaths([["m",0]])"#,
+                "Cannot delete field at object index of number",
+            ),
+            (
+                r#"delpaths([["l","a"]])"#,
+                "Cannot delete string element of array",
+            ),
+            ("del(.l.a)", "cannot"),
+            (
+                r#"delpaths([["l",0,"a"]])"#,
+                "Cannot delete fields from number",
+            ),
+            ("delpaths([1])", "Path must be specified as an array"),
+        ] {
+            let err = outputs(code, list).unwrap_err();
+            assert!(err.contains(error), "{code}: {err}");
+        }
+    }
+
+    #[test]
+    fn trimming_leaves_what_is_not_a_string() {
+        let one = |code: &str, input: &str| outputs(code, input).unwrap().join(" ");
+        let record = r#"{"n":12,"s":"abc","l":["a"]}"#;
+        assert_eq!(one(".n|ltrimstr(\"1\")", record), "12");
+        assert_eq!(one(".l|rtrimstr(\"a\")", record), r#"["a"]"#);
+        assert_eq!(one(".s|ltrimstr(1)", record), r#""abc""#);
+        assert_eq!(one(".s|ltrimstr(\"a\")|rtrimstr(\"c\")", record), r#""b""#);
+        assert_eq!(one(".s|trimstr(\"x\")", record), r#""abc""#);
     }
 
     #[test]
