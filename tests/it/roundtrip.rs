@@ -189,3 +189,55 @@ fn lookup_tables_round_trip_through_arrow_and_csv() {
         assert_eq!(compare_ndjson_files(&expected, &again, false), n, "{name}");
     }
 }
+
+/// A UTF-8 byte order mark that starts an NDJSON input (Windows tools write one; RFC 8259 lets
+/// a parser pass over it) changes nothing for filter, transform and load, from a file or stdin,
+/// and the byte offsets in messages still count it.
+#[test]
+fn a_byte_order_mark_that_starts_ndjson_is_passed_over() {
+    let dir = tmp();
+    let plain = records_of("weather.csv");
+    let marked = [b"\xef\xbb\xbf".as_slice(), &plain].concat();
+    let file = write(dir.path(), "marked.ndjson", &marked);
+    for (program, args) in [(FILTER, [".temp > 50"]), (TRANSFORM, ["--drop=wind_gust"])] {
+        let expected = run(program, args, &plain);
+        expected.expect_clean();
+        for out in [
+            run(program, args, &marked),
+            run(program, [args[0], file.as_str()], b""),
+        ] {
+            out.expect_clean();
+            assert!(out.stdout == expected.stdout, "{program} {args:?}");
+        }
+    }
+    for name in ["weather.parquet", "weather.csv"] {
+        let out_of = |input: &[u8], file: Option<&str>, tag: &str| {
+            let path = s(dir.path().join(format!("{tag}-{name}")));
+            let mut args = vec![path.clone()];
+            args.extend(file.map(String::from));
+            load(&args, input).expect_clean();
+            std::fs::read(&path).unwrap()
+        };
+        let expected = out_of(&plain, None, "plain");
+        assert!(
+            out_of(&marked, None, "stdin") == expected,
+            "{name} from stdin"
+        );
+        assert!(
+            out_of(b"", Some(&file), "file") == expected,
+            "{name} from a file"
+        );
+    }
+    let bad = write(
+        dir.path(),
+        "bad.ndjson",
+        b"\xef\xbb\xbf{\"a\":1}\n{\"a\":\n",
+    );
+    let out = load([s(dir.path().join("bad.parquet")), bad], b"");
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains("bad.ndjson:2 (byte 11)"),
+        "{}",
+        out.stderr
+    );
+}

@@ -761,3 +761,18 @@ fn whole_lines(out: &[u8]) -> Vec<Value> {
     let end = out.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     parse_ndjson(&out[..end])
 }
+
+/// produce passes over a byte order mark that starts its input, from a file or stdin.
+#[test]
+fn produce_passes_over_a_byte_order_mark_that_starts_the_input() {
+    let dir = tmp();
+    let log = dir.path().join("log");
+    let plain = records(0..100);
+    let marked = [b"\xef\xbb\xbf".as_slice(), &plain].concat();
+    let file = crate::util::write(dir.path(), "marked.ndjson", &marked);
+    produce(&log, &["t"], &marked).expect_clean();
+    produce(&log, &["t", &file], b"").expect_clean();
+    let out = consume(&log, &["t", "--until-end"]);
+    out.expect_clean();
+    assert!(out.stdout == [plain.clone(), plain].concat());
+}

@@ -20,6 +20,7 @@ use sluice_arrow::decode::decodes_flat;
 use sluice_arrow::infer::SchemaInference;
 use sluice_stream::input::{self, is_stdin, Compression};
 use sluice_stream::json::is_blank;
+use sluice_stream::lines::BOM;
 use sluice_stream::{Error, Rejects, Result};
 
 use crate::parallel;
@@ -112,7 +113,10 @@ fn one_pass(
         let mut blocks = Blocks::new(input.reader, job.max_bytes);
         while let Some(block) = blocks.next().map_err(read_err)? {
             if let Some(copy) = copy.as_mut() {
-                copy.write_all(block.bytes)
+                // The copy keeps the input's bytes, so that byte offsets in it are the input's.
+                let bom = if block.after_bom { BOM } else { &[] };
+                copy.write_all(bom)
+                    .and_then(|()| copy.write_all(block.bytes))
                     .map_err(|e| Error::io(format!("cannot write a spill file for {name}"), e))?;
             }
             if !fits {
@@ -336,6 +340,8 @@ struct Block<'a> {
     /// The longest line's length without its `\n`: more than the reader's `max_bytes` when a
     /// line too long to read whole was cut.
     longest: usize,
+    /// The input's byte order mark was passed over just before this block.
+    after_bom: bool,
 }
 
 impl<R: Read> Blocks<R> {
@@ -382,7 +388,16 @@ impl<R: Read> Blocks<R> {
         if cut == 0 {
             return Ok(None);
         }
-        let bytes = &self.buf[..cut];
+        // A byte order mark that starts the input is not part of its first line.
+        let skip = if self.byte == 0 && self.buf[..cut].starts_with(BOM) {
+            BOM.len()
+        } else {
+            0
+        };
+        let bytes = &self.buf[skip..cut];
+        let cut = cut - skip;
+        self.byte += skip as u64;
+        self.handed = skip;
         let (mut lines, mut longest, mut start) = (0, 0, 0);
         for end in memchr::memchr_iter(b'\n', bytes) {
             longest = longest.max(end - start);
@@ -395,10 +410,11 @@ impl<R: Read> Blocks<R> {
             line: self.line,
             byte: self.byte,
             longest,
+            after_bom: skip > 0,
         };
         self.line += lines;
         self.byte += cut as u64;
-        self.handed = cut;
+        self.handed += cut;
         Ok(Some(block))
     }
 }
@@ -430,6 +446,14 @@ mod tests {
             ]
         );
         assert_eq!(blocks(b"ab\ncd", 8, 100), [("ab\ncd".to_string(), 1, 0, 2)]);
+    }
+
+    #[test]
+    fn a_byte_order_mark_that_starts_the_input_is_passed_over() {
+        let got = blocks(b"\xef\xbb\xbf{}\n{}\n", 16, 100);
+        assert_eq!(got, [("{}\n{}\n".to_string(), 1, 3, 2)]);
+        let got = blocks(b"{}\n\xef\xbb\xbf{}\n", 4, 100);
+        assert_eq!(got[1], ("\u{feff}{}\n".to_string(), 2, 3, 5));
     }
 
     #[test]

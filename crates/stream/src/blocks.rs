@@ -16,7 +16,7 @@ use std::thread;
 use crate::error::{Error, Position, Result};
 use crate::input;
 use crate::json::is_blank;
-use crate::lines::OVERSIZE_PREFIX;
+use crate::lines::{BOM, OVERSIZE_PREFIX};
 use crate::progress::bytes_bar;
 
 /// A block is handed on once it holds this many bytes...
@@ -435,11 +435,16 @@ impl LineFinder {
     fn end_line(&mut self, block: &mut Block, end: usize) {
         self.number += 1;
         let mut len = (end - self.start) as u64 + self.dropped;
-        let byte = self.start_byte;
-        let start = self.start;
+        let mut byte = self.start_byte;
+        let mut start = self.start;
         self.start_byte += len + 1;
         self.start = end + 1;
         self.dropped = 0;
+        if byte == 0 && block.data[start..end].starts_with(BOM) {
+            start += BOM.len();
+            byte += BOM.len() as u64;
+            len -= BOM.len() as u64;
+        }
         let mut text_end = end;
         // The kept bytes are the whole line unless it is longer than the limit plus a `\r`.
         let whole = len <= self.max.saturating_add(1) as u64;
@@ -688,6 +693,18 @@ mod tests {
         assert_eq!(got[1].1.byte, 13);
         assert_eq!(got[2].1.number, 5);
         assert_eq!(got[2].1.byte, 16);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_passed_over_only_at_the_start() {
+        let got = split(&[b"\xef\xbb", b"\xbf{}\r\n\xef\xbb\xbf{}\n"], 100);
+        assert_eq!(got[0].0, "{}");
+        assert_eq!((got[0].1.byte, got[0].1.len), (3, 2));
+        assert_eq!(got[1].0, "\u{feff}{}");
+        assert_eq!(got[1].1.byte, 7);
+        let blank = split(&[b"\xef\xbb\xbf\n{}"], 100);
+        assert_eq!(blank.len(), 1);
+        assert_eq!(blank[0].1.number, 2);
     }
 
     #[test]

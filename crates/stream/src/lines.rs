@@ -17,6 +17,10 @@ pub struct LineInfo {
     pub terminated: bool,
 }
 
+/// A UTF-8 byte order mark. At the very start of an input it is passed over, as RFC 8259 lets
+/// a parser do (Windows tools write one); anywhere else it is part of the text.
+pub const BOM: &[u8] = b"\xef\xbb\xbf";
+
 /// How much of an oversize line is kept (for the error message and dead-letter file).
 pub const OVERSIZE_PREFIX: usize = 64 * 1024;
 
@@ -70,7 +74,7 @@ impl<R: BufRead> LineReader<R> {
     /// Returns `None` at the end of the input.
     pub fn next_line(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<LineInfo>> {
         buf.clear();
-        let start = self.offset;
+        let mut start = self.offset;
         let mut len: u64 = 0;
         let mut oversize = false;
         let mut terminated = false;
@@ -117,6 +121,11 @@ impl<R: BufRead> LineReader<R> {
             buf.pop();
             len -= 1;
         }
+        if start == 0 && buf.starts_with(BOM) {
+            buf.drain(..BOM.len());
+            start = BOM.len() as u64;
+            len -= BOM.len() as u64;
+        }
         if !oversize && buf.len() > self.max_bytes {
             oversize = true;
             buf.truncate(OVERSIZE_PREFIX.min(self.max_bytes));
@@ -143,6 +152,15 @@ mod tests {
             out.push((buf.clone(), info));
         }
         out
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_passed_over_only_at_the_start() {
+        let got = lines(b"\xef\xbb\xbf{}\n\xef\xbb\xbf{}", 100);
+        assert_eq!(got[0].0, b"{}");
+        assert_eq!((got[0].1.byte, got[0].1.len), (3, 2));
+        assert_eq!(got[1].0, b"\xef\xbb\xbf{}");
+        assert_eq!(got[1].1.byte, 6);
     }
 
     #[test]
