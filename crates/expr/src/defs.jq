@@ -15,6 +15,15 @@ def tonumber:
     else error("cannot parse as a number") end
   end;
 
+# Entries may name their key k, name, Name, K or Key and their value v; keys that are not
+# strings become their JSON text (jaq takes only key and value, and string keys).
+def from_entries:
+  reduce .[] as $x ({};
+    . + { ($x | if .key == null then .k // .name // .Name // .K // .Key else .key end
+              | if type == "string" then . else tojson end):
+          ($x | if has("value") then .value else .v end) });
+def with_entries(f): to_entries | map(f) | from_entries;
+
 def IN(s): any(s == .; .);
 def IN(src; s): any(src == s; .);
 def INDEX(stream; key): reduce stream as $row ({}; .[$row | key | tostring] |= $row);

@@ -465,6 +465,34 @@ mod tests {
     }
 
     #[test]
+    fn from_entries_takes_jqs_spellings_of_key_and_value() {
+        let one = |code: &str| outputs(code, "{}").unwrap().join(" ");
+        for (code, expected) in [
+            (r#"[{"key":"a","value":1}] | from_entries"#, r#"{"a":1}"#),
+            (
+                r#"[{"name":"a","value":1},{"k":"b","v":2}] | from_entries"#,
+                r#"{"a":1,"b":2}"#,
+            ),
+            (r#"[{"Key":"a","Value":1}] | from_entries"#, r#"{"a":null}"#),
+            (
+                r#"[{"key":1,"value":1},{"key":false}] | from_entries"#,
+                r#"{"1":1,"false":null}"#,
+            ),
+            (
+                r#"[{"key":null,"value":1}] | from_entries"#,
+                r#"{"null":1}"#,
+            ),
+            (
+                r#"{"a":1,"b":2} | with_entries(.value += 1)"#,
+                r#"{"a":2,"b":3}"#,
+            ),
+            ("[] | from_entries", "{}"),
+        ] {
+            assert_eq!(one(code), expected, "{code}");
+        }
+    }
+
+    #[test]
     fn trimming_leaves_what_is_not_a_string() {
         let one = |code: &str, input: &str| outputs(code, input).unwrap().join(" ");
         let record = r#"{"n":12,"s":"abc","l":["a"]}"#;
