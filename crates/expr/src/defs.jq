@@ -62,6 +62,9 @@ def truncate_stream(stream):
   . as $n | null | stream | . as $input
   | if (.[0] | length) > $n then setpath([0]; .[0][$n:]) else empty end;
 
+def @base32: tostring | _encode_base32;
+def @base32d: tostring | _decode_base32;
+
 # A CSV row (RFC 4180 quoting) or a TSV row (backslash escapes) from an array of scalars.
 def @csv:
   if isarray | not then error("\(type) (\(tojson)) cannot be csv-formatted, only an array can be")

@@ -5,6 +5,7 @@
 //! program only where it cannot decide alone. [`json`] converts between record bytes and jaq
 //! values without losing key order or the spelling of numbers.
 
+mod base32;
 mod delete;
 pub mod json;
 pub mod predicate;
@@ -64,7 +65,8 @@ impl Program {
             .chain(jaq_std::funs().filter(|(name, _, _)| !regex::replaces(name)))
             .chain(jaq_json::funs())
             .chain(regex::funs())
-            .chain(delete::funs());
+            .chain(delete::funs())
+            .chain(base32::funs());
         let arena = Arena::default();
         let loader = Loader::new(defs);
         let modules = loader
