@@ -406,3 +406,57 @@ fn extract_writes_uuids_intervals_unions_json_and_far_dates_as_users_read_them()
          {\"d\":\"1970-01-01\",\"ts\":\"1970-01-01T00:00:00\"}\n"
     );
 }
+
+/// Writes Parquet and Arrow files whose Arrow schema has dictionaries of booleans, decimals and
+/// float16 (which Arrow's Parquet reader cannot build) and repeated column names.
+const WRITE_DICTIONARIES_AND_REPEATED_NAMES: &str = r#"
+import sys, struct, decimal
+import pyarrow as pa, pyarrow.parquet as pq, pyarrow.feather as feather
+dicts, repeated_parquet, repeated_arrow = sys.argv[1:]
+idx = pa.array([0, 1, None, 0], pa.int32())
+half = pa.Array.from_buffers(pa.float16(), 2, [None, pa.py_buffer(struct.pack("<2e", 1.5, 2.5))])
+D = decimal.Decimal
+pq.write_table(pa.table({
+    "b": pa.DictionaryArray.from_arrays(idx, pa.array([True, False])),
+    "d": pa.DictionaryArray.from_arrays(idx, pa.array([D("1.5"), D("2.5")], pa.decimal128(5, 1))),
+    "h": pa.DictionaryArray.from_arrays(idx, half),
+    "l": pa.ListArray.from_arrays(
+        pa.array([0, 1, 1, 1, 2], pa.int32()),
+        pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int8()),
+                                       pa.array([D("1.5"), D("2.5")], pa.decimal128(5, 1))),
+        mask=pa.array([False, False, True, False])),
+}), dicts)
+table = pa.Table.from_arrays([pa.array([1]), pa.array([2]), pa.array([3])], names=["a", "a", "a_2"])
+pq.write_table(table, repeated_parquet)
+feather.write_feather(table, repeated_arrow)
+"#;
+
+#[test]
+fn extract_reads_dictionaries_of_any_type_and_renames_repeated_columns() {
+    if !python_ready("extract_reads_dictionaries_of_any_type_and_renames_repeated_columns") {
+        return;
+    }
+    let dir = tmp();
+    let [dicts, repeated_parquet, repeated_arrow] =
+        ["d.parquet", "r.parquet", "r.arrow"].map(|name| s(dir.path().join(name)));
+    python(
+        WRITE_DICTIONARIES_AND_REPEATED_NAMES,
+        &[&dicts, &repeated_parquet, &repeated_arrow],
+    )
+    .expect_code(0);
+    let back = extract([&dicts], b"");
+    back.expect_clean();
+    assert_eq!(
+        back.text(),
+        "{\"b\":true,\"d\":1.5,\"h\":1.5,\"l\":[1.5]}\n\
+         {\"b\":false,\"d\":2.5,\"h\":2.5,\"l\":[]}\n\
+         {\"b\":null,\"d\":null,\"h\":null,\"l\":null}\n\
+         {\"b\":true,\"d\":1.5,\"h\":1.5,\"l\":[2.5]}\n"
+    );
+    // No key twice, so that load keeps every column.
+    for file in [&repeated_parquet, &repeated_arrow] {
+        let back = extract([file], b"");
+        back.expect_clean();
+        assert_eq!(back.text(), "{\"a\":1,\"a_2\":2,\"a_2_2\":3}\n", "{file}");
+    }
+}

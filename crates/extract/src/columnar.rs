@@ -19,6 +19,7 @@ use sluice_arrow::encode::BatchEncoder;
 use sluice_stream::{Error, Position, Result};
 
 use crate::emit::Emitter;
+use crate::names::unique_names;
 
 /// Rows per batch read from columnar files.
 const BATCH_ROWS: usize = 8192;
@@ -63,7 +64,8 @@ pub fn extract_parquet(
 ) -> Result<()> {
     let bad = |e| bad_file(source, e);
     let loaded = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(bad)?;
-    let mut schema = int96_as_micros(&loaded).unwrap_or_else(|| loaded.schema().clone());
+    let schema = int96_as_micros(&loaded).unwrap_or_else(|| loaded.schema().clone());
+    let mut schema = without_dictionaries(&schema);
     let indices = projection(&schema, columns, source)?;
     let intervals: Vec<usize> = (0..schema.fields().len())
         .filter(|i| indices.as_ref().is_none_or(|wanted| wanted.contains(i)))
@@ -229,6 +231,50 @@ fn int96_as_micros(metadata: &ArrowReaderMetadata) -> Option<SchemaRef> {
     )))
 }
 
+/// `schema` with dictionary types (an Arrow writer's, kept in the file's `ARROW:schema`) read
+/// as their values. The Parquet reader builds dictionaries only of strings and binaries, and
+/// fails on others (booleans, decimals, float16); the values are what is written out anyway.
+fn without_dictionaries(schema: &SchemaRef) -> SchemaRef {
+    fn plain(data_type: &DataType) -> DataType {
+        let field =
+            |f: &Arc<Field>| Arc::new(f.as_ref().clone().with_data_type(plain(f.data_type())));
+        match data_type {
+            DataType::Dictionary(_, values) => plain(values),
+            DataType::List(f) => DataType::List(field(f)),
+            DataType::LargeList(f) => DataType::LargeList(field(f)),
+            DataType::FixedSizeList(f, n) => DataType::FixedSizeList(field(f), *n),
+            DataType::Map(f, sorted) => DataType::Map(field(f), *sorted),
+            DataType::Struct(fields) => DataType::Struct(fields.iter().map(field).collect()),
+            other => other.clone(),
+        }
+    }
+    if !schema
+        .fields()
+        .iter()
+        .any(|f| has_dictionary(f.data_type()))
+    {
+        return schema.clone();
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_data_type(plain(f.data_type())))
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+fn has_dictionary(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Dictionary(..) => true,
+        DataType::List(f)
+        | DataType::LargeList(f)
+        | DataType::FixedSizeList(f, _)
+        | DataType::Map(f, _) => has_dictionary(f.data_type()),
+        DataType::Struct(fields) => fields.iter().any(|f| has_dictionary(f.data_type())),
+        _ => false,
+    }
+}
+
 /// Puts projected columns in the order `--columns` named them (Parquet returns file order).
 fn reorder(
     batch: RecordBatch,
@@ -314,29 +360,16 @@ fn emit_batches(
     Ok(())
 }
 
-/// The schema whose names become the records' keys: a column named like the `--source-field`
-/// (`reserved`) gives way to it as `NAME_2` (or `_3`, …), as a repeated CSV header name does,
-/// so that no record has a key twice.
+/// The schema whose names become the records' keys: a repeated column name (Parquet and Arrow
+/// allow them) or one named like the `--source-field` (`reserved`) gets `_2`, `_3`, … as a
+/// repeated CSV header does, so that no record has a key twice.
 fn give_way(schema: &Schema, reserved: Option<&str>) -> Schema {
-    let Some(reserved) = reserved.filter(|r| schema.field_with_name(r).is_ok()) else {
-        return schema.clone();
-    };
-    let taken = |name: &str| name == reserved || schema.field_with_name(name).is_ok();
-    let renamed = (2..)
-        .map(|n| format!("{reserved}_{n}"))
-        .find(|name| !taken(name))
-        .expect("some suffix is free");
+    let names = unique_names(schema.fields().iter().map(|f| f.name().as_str()), reserved);
     let fields: Vec<Field> = schema
         .fields()
         .iter()
-        .map(|f| {
-            let field = f.as_ref().clone();
-            if f.name() == reserved {
-                field.with_name(renamed.clone())
-            } else {
-                field
-            }
-        })
+        .zip(names)
+        .map(|(f, name)| f.as_ref().clone().with_name(name))
         .collect();
     Schema::new(fields)
 }

@@ -7,6 +7,7 @@ use sluice_stream::json::write_string;
 use sluice_stream::{Error, Position, Result};
 
 use crate::emit::Emitter;
+use crate::names::unique_names;
 use crate::state::Resume;
 
 /// How CSV values become JSON.
@@ -453,15 +454,15 @@ fn lone_crs(bytes: &[u8], pending_cr: &mut bool) -> u64 {
     lone
 }
 
-/// Column names from a header row: empty names become `column_N`, repeated ones get `_2`, `_3`,
-/// and so does one named like `reserved` (the `--source-field`), which the record also gets.
+/// Column names from a header row: empty names become `column_N`, and repeated ones (and one
+/// named like `reserved`, the `--source-field`) get `_2`, `_3`, … (see [`unique_names`]).
 fn header_names(
     fields: &[u8],
     ends: &[usize],
     source: &str,
     reserved: Option<&str>,
 ) -> Result<Vec<String>> {
-    let mut names: Vec<String> = reserved.map(str::to_string).into_iter().collect();
+    let mut names = Vec::with_capacity(ends.len());
     let mut start = 0;
     for (i, &end) in ends.iter().enumerate() {
         let raw = &fields[start..end];
@@ -474,25 +475,13 @@ fn header_names(
             },
             reason: format!("header column {} is not valid UTF-8", i + 1),
         })?;
-        let mut name = if name.is_empty() {
+        names.push(if name.is_empty() {
             format!("column_{}", i + 1)
         } else {
             name.to_string()
-        };
-        if names.contains(&name) {
-            let base = name.clone();
-            let mut n = 2;
-            while names.contains(&name) {
-                name = format!("{base}_{n}");
-                n += 1;
-            }
-        }
-        names.push(name);
+        });
     }
-    if reserved.is_some() {
-        names.remove(0);
-    }
-    Ok(names)
+    Ok(unique_names(names, reserved))
 }
 
 fn default_names(width: usize) -> Vec<String> {

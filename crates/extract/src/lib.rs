@@ -5,6 +5,7 @@ mod columnar;
 mod csv;
 mod emit;
 mod json;
+mod names;
 mod sources;
 mod state;
 
