@@ -121,6 +121,38 @@ fn tsv_by_extension_and_custom_delimiter() {
     assert_eq!(out.text(), "{\"a\":\"1,5\",\"b\":2}\n");
 }
 
+/// Files that never quote (TSV exports whose titles start with `"`) are read with
+/// `--quote none`; another quote character with `--quote C`.
+#[test]
+fn quoting_can_be_turned_off_or_changed() {
+    let dir = tmp();
+    let tsv = write(
+        dir.path(),
+        "titles.tsv",
+        "title\tyear\n\"Weird Al\" Yankovic\t1990\n\"Hello\t2\nlast\t3\n",
+    );
+    let out = extract(["--quote", "none", &tsv], b"");
+    out.expect_clean();
+    assert_eq!(
+        out.text(),
+        "{\"title\":\"\\\"Weird Al\\\" Yankovic\",\"year\":1990}\n\
+         {\"title\":\"\\\"Hello\",\"year\":2}\n{\"title\":\"last\",\"year\":3}\n"
+    );
+    // With quoting on (the default), the stray quote is named, with the way out.
+    let out = extract([&tsv], b"");
+    out.expect_code(1);
+    assert!(out.stderr.contains("--quote none"), "{}", out.stderr);
+
+    let out = extract(
+        ["--quote", "'", "--format", "csv", "-"],
+        b"a,b\n'x,''y''',2\n",
+    );
+    out.expect_clean();
+    assert_eq!(out.text(), "{\"a\":\"x,'y'\",\"b\":2}\n");
+    extract(["--quote", ",", "--format", "csv", "-"], b"a\n1\n").expect_code(2);
+    extract(["--quote", "ab", "-"], b"").expect_code(2);
+}
+
 #[test]
 fn csv_rfc4180_quoting() {
     let dir = tmp();

@@ -17,6 +17,8 @@ pub struct CsvOptions {
     pub delimiter: u8,
     /// The first row names the columns (else they are `column_1`, `column_2`, …).
     pub header: bool,
+    /// The character that quotes fields; `None` when fields are never quoted.
+    pub quote: Option<u8>,
     /// Values that mean null.
     pub nulls: Vec<Vec<u8>>,
     /// Turn numbers and booleans into JSON numbers and booleans.
@@ -152,7 +154,8 @@ enum Row {
 
 /// Why a [`Row::Unterminated`] is rejected.
 const UNTERMINATED: &str =
-    "the input ends inside a quoted field that starts on this row (a stray or unclosed quote)";
+    "the input ends inside a quoted field that starts on this row (a stray or unclosed quote; \
+     if the file never quotes fields, use --quote none)";
 
 /// Pulls rows out of the input with csv-core, keeping one field buffer for all rows.
 struct Rows<'a> {
@@ -189,6 +192,8 @@ impl<'a> Rows<'a> {
     ) -> Self {
         let reader = ReaderBuilder::new()
             .delimiter(options.delimiter)
+            .quoting(options.quote.is_some())
+            .quote(options.quote.unwrap_or(b'"'))
             .double_quote(true)
             .build();
         Rows {

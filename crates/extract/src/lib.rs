@@ -41,6 +41,19 @@ only once the whole pipeline succeeded):
   extract --state st.json --state-out st.json.next logs/ | load --append lake/ \\
     && mv st.json.next st.json";
 
+/// The `--quote` character, or none.
+#[derive(Debug, Clone, Copy)]
+pub struct Quote(Option<u8>);
+
+fn parse_quote(text: &str) -> std::result::Result<Quote, String> {
+    match text.as_bytes() {
+        b"none" => Ok(Quote(None)),
+        [b'\n' | b'\r'] => Err(format!("{text:?} cannot quote fields (it ends rows)")),
+        &[quote] if quote.is_ascii() => Ok(Quote(Some(quote))),
+        _ => Err(format!("'{text}' is not one ASCII character or none")),
+    }
+}
+
 /// Read files and write their records to stdout as newline-delimited JSON.
 ///
 /// Formats come from --format, else the file extension, else the first bytes. Compression
@@ -74,6 +87,11 @@ pub struct Args {
     /// CSV field separator (one ASCII character; `\t` or `tab` for tabs).
     #[arg(short, long, value_name = "CHAR", value_parser = sluice_cli::parse_delimiter)]
     pub delimiter: Option<u8>,
+
+    /// The character that quotes CSV/TSV fields (RFC 4180; doubled inside them), or `none`
+    /// for files that never quote, such as TSV files in which a field may start with `"`.
+    #[arg(long, value_name = "CHAR|none", value_parser = parse_quote)]
+    pub quote: Option<Quote>,
 
     /// The CSV has no header row: columns are named column_1, column_2, …
     #[arg(long)]
@@ -168,6 +186,7 @@ fn extract_into(args: &Args, out: Sink<'_>) -> Result<()> {
         } else {
             args.nulls.iter().map(|n| n.as_bytes().to_vec()).collect()
         },
+        quote: args.quote.map_or(Some(b'"'), |q| q.0),
         infer: args.infer == Infer::Auto,
         columns: args.columns.clone(),
         max_record_bytes: args.common.max_record_len(),
@@ -285,6 +304,12 @@ impl Reader<'_> {
                     self.args
                         .delimiter
                         .unwrap_or(if format == Format::Tsv { b'\t' } else { b',' });
+                if options.quote == Some(options.delimiter) {
+                    return Err(Error::Usage(format!(
+                        "{:?} cannot both quote and separate fields (--quote, --delimiter)",
+                        options.delimiter as char
+                    )));
+                }
                 start.offset = skip_bom(&mut input, start.offset)?;
                 csv::extract(&mut *input.reader, &name, start, growing, &options, emitter)
             }
