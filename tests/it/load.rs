@@ -63,6 +63,31 @@ fn csv_and_tsv_to_stdout() {
     assert_eq!(out.text(), "a\tb\n1\tx y\n\t\"t\tab\"\n");
 }
 
+/// CSV and TSV refuse what every other output refuses (a lone surrogate escape, nested or
+/// not), rather than write its escape as text.
+#[test]
+fn csv_refuses_json_that_other_formats_refuse() {
+    let input = b"{\"v\":\"\\ud800\"}\n{\"v\":[\"\\udc00\"]}\n{\"v\":\"\\ud83d\\ude00\"}\n";
+    for format in ["csv", "tsv", "ndjson"] {
+        let out = load(["-", "--format", format, "--on-error", "skip"], input);
+        out.expect_code(0);
+        assert_eq!(
+            out.text().lines().last(),
+            Some(if format == "ndjson" {
+                "{\"v\":\"\\ud83d\\ude00\"}"
+            } else {
+                "😀"
+            }),
+            "{format}"
+        );
+        assert!(
+            out.stderr.contains("skipped 2 bad record(s)"),
+            "{format}: {}",
+            out.stderr
+        );
+    }
+}
+
 #[test]
 fn ndjson_to_stdout_is_the_default_and_passes_records_through() {
     let input = "{\"z\":1.50,\"a\":[1,2]}\n\n{\"b\":  \"x\" }\n";

@@ -441,13 +441,16 @@ impl Reshaper {
             };
             rejects.reject(&position, &reason, text.as_bytes(), false)
         };
-        if self.needs_fields {
-            if let Err(reason) = object_fields(text, fields) {
+        // serde_json, which finds the fields, lets some bad JSON through (a lone surrogate
+        // escape, nesting of any depth): the records are checked as every other path does.
+        if self.inference.is_none() && !self.decoder_validates {
+            if let Err(reason) = validate_object(text.as_bytes()) {
                 reject(reason, rejects)?;
                 return Ok(None);
             }
-        } else if self.inference.is_none() && !self.decoder_validates {
-            if let Err(reason) = validate_object(text.as_bytes()) {
+        }
+        if self.needs_fields {
+            if let Err(reason) = object_fields(text, fields) {
                 reject(reason, rejects)?;
                 return Ok(None);
             }
