@@ -134,7 +134,11 @@ pub fn extract_values(
             emitter.reject(&position, &reason, &buf, true)?;
         } else if !value.complete {
             emitter.reject(&position, "the input ends inside this record", &buf, false)?;
-            return Ok(());
+            // An array cut short is a broken document, whatever happens to its last record.
+            return match array {
+                true => Err(values.structure_error("the array is not closed")),
+                false => Ok(()),
+            };
         } else {
             match validate_object(&buf) {
                 Ok(()) if memchr::memchr2(b'\n', b'\r', &buf).is_some() => {
