@@ -467,6 +467,17 @@ mod tests {
     }
 
     #[test]
+    fn numbers_keep_their_spelling_and_minus_zero_its_sign() {
+        let one = |code: &str, input: &str| outputs(code, input).unwrap().join(" ");
+        let record = r#"{"z":-0,"f":1.50,"l":[-0]}"#;
+        assert_eq!(one(".", record), record);
+        assert_eq!(
+            one(".z + 1, (.z == 0), (.z | tostring)", record),
+            r#"1 true "-0""#
+        );
+    }
+
+    #[test]
     fn from_entries_takes_jqs_spellings_of_key_and_value() {
         let one = |code: &str| outputs(code, "{}").unwrap().join(" ");
         for (code, expected) in [
