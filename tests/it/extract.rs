@@ -105,6 +105,13 @@ fn csv_no_header_names_columns() {
         out.text(),
         "{\"column_1\":1,\"column_2\":\"x\"}\n{\"column_1\":2,\"column_2\":\"y\"}\n"
     );
+    // A column named like --source-field gives way to it, as with a header.
+    let out = extract(["--no-header", "--source-field", "column_1", &path], b"");
+    out.expect_clean();
+    assert_eq!(
+        out.text().lines().next(),
+        Some(format!("{{\"column_1_2\":1,\"column_2\":\"x\",\"column_1\":{path:?}}}").as_str())
+    );
 }
 
 #[test]

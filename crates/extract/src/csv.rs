@@ -100,7 +100,9 @@ pub fn extract(
             Row::Fields => {
                 emitter.records_in += 1;
                 if layout.width.is_none() {
-                    layout = Layout::new(&default_names(rows.ends().len()), options, source)?;
+                    let names =
+                        unique_names(default_names(rows.ends().len()), emitter.source_field());
+                    layout = Layout::new(&names, options, source)?;
                 }
                 let width = layout.width.unwrap_or(0);
                 if rows.ends().len() != width {
