@@ -14,7 +14,7 @@
 //! | timestamps with a time zone | RFC 3339 in UTC: `"2013-01-01T10:00:00Z"` |
 //! | timestamps without one (also Parquet INT96) | RFC 3339 without offset: `"2013-01-01T10:00:00"` |
 //! | times | `"HH:MM:SS"` with a fraction when there is one; a value outside the day keeps its sign and hours (`"25:00:00"`) |
-//! | durations | integers in the column's unit |
+//! | durations | ISO 8601 durations in hours, minutes and seconds: `"PT1H0.5S"`, `"PT-5S"` |
 //! | intervals | ISO 8601 durations: `"P1Y2M3DT4H5M6.5S"` (each part with its own sign) |
 //! | unions | the chosen member's value |
 //! | structs | objects |
@@ -187,10 +187,18 @@ pub fn make_encoder(array: &dyn Array) -> Result<ValueEncoder, ArrowError> {
         DataType::UInt16 => int::<UInt16Type>(array),
         DataType::UInt32 => int::<UInt32Type>(array),
         DataType::UInt64 => int::<UInt64Type>(array),
-        DataType::Duration(TimeUnit::Second) => int::<DurationSecondType>(array),
-        DataType::Duration(TimeUnit::Millisecond) => int::<DurationMillisecondType>(array),
-        DataType::Duration(TimeUnit::Microsecond) => int::<DurationMicrosecondType>(array),
-        DataType::Duration(TimeUnit::Nanosecond) => int::<DurationNanosecondType>(array),
+        DataType::Duration(TimeUnit::Second) => {
+            duration_encoder::<DurationSecondType>(array, 1_000_000_000)
+        }
+        DataType::Duration(TimeUnit::Millisecond) => {
+            duration_encoder::<DurationMillisecondType>(array, 1_000_000)
+        }
+        DataType::Duration(TimeUnit::Microsecond) => {
+            duration_encoder::<DurationMicrosecondType>(array, 1_000)
+        }
+        DataType::Duration(TimeUnit::Nanosecond) => {
+            duration_encoder::<DurationNanosecondType>(array, 1)
+        }
         DataType::Float16 => {
             let a = array.as_primitive::<Float16Type>().clone();
             Box::new(FloatEncoder(move |i| f64::from(a.value(i).to_f32())))
@@ -397,14 +405,19 @@ pub fn make_encoder(array: &dyn Array) -> Result<ValueEncoder, ArrowError> {
             Box::new(BytesEncoder(move |i, out: &mut Vec<u8>| {
                 let v = a.value(i);
                 let nanos = i64::from(v.milliseconds) * 1_000_000;
-                write_interval(out, 0, i64::from(v.days), nanos)
+                write_interval(out, 0, i64::from(v.days), nanos.into())
             }))
         }
         DataType::Interval(IntervalUnit::MonthDayNano) => {
             let a = array.as_primitive::<IntervalMonthDayNanoType>().clone();
             Box::new(BytesEncoder(move |i, out: &mut Vec<u8>| {
                 let v = a.value(i);
-                write_interval(out, i64::from(v.months), i64::from(v.days), v.nanoseconds)
+                write_interval(
+                    out,
+                    i64::from(v.months),
+                    i64::from(v.days),
+                    v.nanoseconds.into(),
+                )
             }))
         }
         DataType::Time32(TimeUnit::Second) => {
@@ -677,7 +690,7 @@ fn ranges_encoder(
 /// months as years and months, then days, then the time as hours, minutes and seconds with a
 /// fraction; each part keeps its own sign (`"P1Y2M-3DT4H5M6.5S"`), and nothing is `"PT0S"`.
 /// Months and days are not turned into each other: their lengths vary.
-fn write_interval(out: &mut Vec<u8>, months: i64, days: i64, nanos: i64) {
+fn write_interval(out: &mut Vec<u8>, months: i64, days: i64, nanos: i128) {
     use std::fmt::Write;
     let mut text = String::from("P");
     let (years, months) = (months / 12, months % 12);
@@ -712,6 +725,19 @@ fn write_interval(out: &mut Vec<u8>, months: i64, days: i64, nanos: i64) {
         }
     }
     json_string(out, text.as_bytes());
+}
+
+/// Durations in `unit`s (`nanos_per_unit` nanoseconds each), as ISO 8601 durations without
+/// days (a duration is an exact length; a day is not always 24 hours).
+fn duration_encoder<T>(array: &dyn Array, nanos_per_unit: i64) -> Box<dyn Encode>
+where
+    T: ArrowPrimitiveType<Native = i64>,
+{
+    let durations = array.as_primitive::<T>().clone();
+    Box::new(BytesEncoder(move |i, out: &mut Vec<u8>| {
+        let nanos = i128::from(durations.value(i)) * i128::from(nanos_per_unit);
+        write_interval(out, 0, 0, nanos);
+    }))
 }
 
 /// Times of day in `unit`s (`nanos_per_unit` nanoseconds each).
@@ -803,6 +829,19 @@ mod tests {
             "{\"t\":\"01:00:00\",\"s\":\"00:00:59\"}\n\
              {\"t\":\"25:00:00\",\"s\":\"23:59:59\"}\n\
              {\"t\":\"-00:00:00.000005\",\"s\":\"-01:00:00\"}\n"
+        );
+    }
+
+    #[test]
+    fn durations_carry_their_unit() {
+        let seconds = DurationSecondArray::from(vec![5, 3_661, i64::MAX]);
+        let nanos = DurationNanosecondArray::from(vec![5, -1_500_000_000, 0]);
+        let out = encode(vec![("s", Arc::new(seconds)), ("n", Arc::new(nanos))]);
+        assert_eq!(
+            out,
+            "{\"s\":\"PT5S\",\"n\":\"PT0.000000005S\"}\n\
+             {\"s\":\"PT1H1M1S\",\"n\":\"PT-1.5S\"}\n\
+             {\"s\":\"PT2562047788015215H30M7S\",\"n\":\"PT0S\"}\n"
         );
     }
 
