@@ -139,6 +139,7 @@ pub enum Infer {
 /// Runs `extract`.
 pub fn run(args: Args) -> Result<()> {
     let stdout = std::io::stdout();
+    sluice_stream::pipe::widen(&stdout);
     let on_terminal = stdout.is_terminal();
     let out: Box<dyn Write> = Box::new(std::io::BufWriter::with_capacity(256 * 1024, stdout));
     extract_into(&args, RecordWriter::new(out, on_terminal))

@@ -491,7 +491,11 @@ impl Output {
     fn into_write(self) -> Box<dyn Write + Send> {
         match self {
             Output::File(f) => Box::new(f),
-            Output::Stdout => Box::new(io::stdout()),
+            Output::Stdout => {
+                let stdout = io::stdout();
+                sluice_stream::pipe::widen(&stdout);
+                Box::new(stdout)
+            }
         }
     }
 }

@@ -442,11 +442,13 @@ pub fn is_stdin(name: &str) -> bool {
 pub fn open(name: &str, progress: Option<&ProgressBar>) -> Result<Input> {
     let (reader, size, pipe): (Box<dyn Read + Send>, _, _) = if is_stdin(name) {
         let stdin = io::stdin();
+        crate::pipe::widen(&stdin);
         let pipe = Pipe::of(&stdin);
         (Box::new(stdin), None, pipe)
     } else {
         let file = File::open(Path::new(name)).context(|| format!("cannot open {name}"))?;
         let size = file.metadata().ok().map(|m| m.len());
+        crate::pipe::widen(&file);
         let pipe = Pipe::of(&file);
         (Box::new(file), size, pipe)
     };

@@ -12,6 +12,7 @@ pub mod input;
 pub mod json;
 pub mod lines;
 pub mod output;
+pub mod pipe;
 pub mod policy;
 pub mod progress;
 pub mod scan;

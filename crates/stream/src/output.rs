@@ -19,6 +19,7 @@ impl StdoutWriter {
     /// Opens stdout: block-buffered in a pipe or file, flushed per record on a terminal.
     pub fn stdout() -> Self {
         let stdout = io::stdout();
+        crate::pipe::widen(&stdout);
         let flush_each = stdout.is_terminal();
         RecordWriter::new(io::BufWriter::with_capacity(256 * 1024, stdout), flush_each)
     }
