@@ -756,6 +756,93 @@ fn group_members_share_partitions_and_take_over_from_a_killed_one() {
     assert_eq!(late.len(), 400, "after the kill, b reads every partition");
 }
 
+#[test]
+fn a_member_that_joins_a_busy_bounded_group_gets_its_share() {
+    let dir = tmp();
+    produce(dir.path(), &["t", "--create", "--partitions", "6"], b"").expect_clean();
+    let total = 300_000;
+    produce(dir.path(), &["t"], &records(0..total)).expect_clean();
+    // The first member writes to a slow reader, so it is still busy when the second joins.
+    let mut first = Command::new(CONSUME)
+        .args(["--log-dir", &s(dir.path()), "t", "--group", "g"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = first.stdout.take().unwrap();
+    let slow_reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let (mut out, mut chunk) = (Vec::new(), vec![0; 64 * 1024]);
+        while let Ok(n @ 1..) = stdout.read(&mut chunk) {
+            out.extend_from_slice(&chunk[..n]);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        out
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let second = ids(consume(dir.path(), &["t", "--group", "g"]).expect_clean());
+    assert!(first.wait().unwrap().success());
+    let first: Vec<u64> = whole_lines(&slow_reader.join().unwrap())
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
+    assert!(
+        !first.is_empty() && second.len() > total as usize / 6,
+        "both members read: {} and {}",
+        first.len(),
+        second.len()
+    );
+    let mut all = [first, second].concat();
+    all.sort_unstable();
+    assert_eq!(all, (0..total).collect::<Vec<_>>(), "every record once");
+}
+
+#[test]
+fn conflicting_options_and_bad_checkpoints_are_refused() {
+    let dir = tmp();
+    produce(dir.path(), &["t"], &records(0..6)).expect_clean();
+    // A topic named twice is read once.
+    assert_eq!(
+        ids(&consume(dir.path(), &["t", "t"])),
+        (0..6).collect::<Vec<_>>()
+    );
+    consume(
+        dir.path(),
+        &["--reset", "latest", "--describe", "--group", "g", "t"],
+    )
+    .expect_code(2);
+    consume(
+        dir.path(),
+        &["t", "--group", "g", "--follow", "--checkpoint", "cp.json"],
+    )
+    .expect_code(2);
+    let commit = |checkpoint: &str| {
+        let path = dir.path().join("cp.json");
+        std::fs::write(&path, checkpoint).unwrap();
+        consume(dir.path(), &["--commit", &s(&path)])
+    };
+    for bad in [
+        r#"{"version":1,"group":"g","offsets":{"t":{"0":-5}}}"#,
+        r#"{"version":1,"group":"g","offsets":{"t":{"x":1}}}"#,
+        r#"{"version":1,"group":"g","offsets":{"t":{"0":1,"7":1}}}"#,
+        r#"{"version":1,"group":"g","offsets":{"nope":{"0":1}}}"#,
+        r#"{"version":2,"group":"g","offsets":{"t":{"0":1}}}"#,
+    ] {
+        commit(bad).expect_code(1);
+    }
+    assert!(
+        consume(dir.path(), &["--list-groups"]).records().is_empty(),
+        "nothing committed"
+    );
+    // A committed offset past the end: the next run reads from --from, and the lag says so.
+    commit(r#"{"version":1,"group":"g","offsets":{"t":{"0":999}}}"#).expect_clean();
+    let lag = consume(dir.path(), &["--lag", "--group", "g", "t"]).records();
+    assert_eq!(
+        (lag[0]["committed"].as_u64(), lag[0]["lag"].as_u64()),
+        (Some(999), Some(6))
+    );
+}
+
 /// The records of a killed process's output: its last line may be cut short.
 fn whole_lines(out: &[u8]) -> Vec<Value> {
     let end = out.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);

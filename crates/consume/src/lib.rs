@@ -18,6 +18,15 @@ use sluice_stream::{Error, Position, Rejects, Result, Stats};
 
 use crate::wake::Wake;
 
+/// How often a group member rebalances: gives back partitions above its share to members that
+/// joined, and takes over those of members that left.
+const REBALANCE_EVERY: Duration = Duration::from_secs(1);
+/// The longest one pass over the partitions reads before the output is flushed, offsets are
+/// committed and the group is looked at again (a long backlog is read in such slices).
+const READ_SLICE: Duration = Duration::from_millis(500);
+/// How long a member that joined a busy group waits for the others to give back its share.
+const JOIN_WAIT: Duration = Duration::from_secs(10);
+
 const EXAMPLES: &str = "\
 Examples:
   consume weather --group nightly --until-end | load weather-$(date +%F).parquet
@@ -65,7 +74,8 @@ pub struct Args {
     pub log: LogDirArgs,
 
     /// The consumer group: its committed offsets decide where to start, and its members share
-    /// partitions.
+    /// partitions (rebalanced every second; one that joins a busy group waits up to 10 s for
+    /// its share).
     #[arg(long, value_name = "NAME")]
     pub group: Option<String>,
 
@@ -116,8 +126,8 @@ pub struct Args {
     pub commit: Option<String>,
 
     /// Show each partition's lag for --group: end offset minus committed offset (or minus the
-    /// start offset, where retention deleted the committed one), and the age of the oldest
-    /// unconsumed record.
+    /// start offset, where retention deleted the committed one; or minus where --from starts,
+    /// where the committed one is past the end), and the age of the oldest unconsumed record.
     #[arg(long, requires = "group")]
     pub lag: bool,
 
@@ -158,6 +168,7 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(group) = &args.group {
         group::check_name(group).map_err(Error::Usage)?;
     }
+    check_modes(&args)?;
     let mut out = StdoutWriter::stdout();
     match &args.commit {
         Some(c) if c != "auto" => {
@@ -189,9 +200,15 @@ pub fn run(args: Args) -> Result<()> {
     if args.topics.is_empty() {
         return Err(Error::Usage("name at least one topic".into()));
     }
-    let topics = args
-        .topics
-        .iter()
+    // A topic named twice is read once, as in a Kafka subscription.
+    let mut names: Vec<&String> = Vec::new();
+    for name in &args.topics {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    let topics = names
+        .into_iter()
         .map(|t| open(&log_dir, t))
         .collect::<Result<Vec<_>>>()?;
     if args.describe {
@@ -223,7 +240,13 @@ pub fn run(args: Args) -> Result<()> {
                 let start = part
                     .start_offset()
                     .map_err(io_err("cannot read partition"))?;
-                let position = committed.get(&p).copied().unwrap_or(start).max(start);
+                // Where the group's next run starts: a committed offset past the end (a reset
+                // topic) is left for --from, as consume does.
+                let position = match committed.get(&p) {
+                    Some(&o) if o <= end => o.max(start),
+                    Some(_) => StartSpec::parse(&args.from)?.resolve(&part)?,
+                    None => start,
+                };
                 let oldest = if position < end {
                     part.reader(position)
                         .and_then(|mut r| r.next_record())
@@ -235,7 +258,7 @@ pub fn run(args: Args) -> Result<()> {
                 let line = json!({"group": group, "topic": topic.name, "partition": p,
                     "committed": committed.get(&p), "end_offset": end, "lag": end.saturating_sub(position),
                     "oldest_unconsumed_timestamp": oldest.map(rfc3339),
-                    "oldest_unconsumed_age_ms": oldest.map(|t| now_ms() - t)});
+                    "oldest_unconsumed_age_ms": oldest.map(|t| (now_ms() - t).max(0))});
                 out.write_record(line.to_string().as_bytes())?;
             }
         }
@@ -266,6 +289,42 @@ pub fn run(args: Args) -> Result<()> {
     }
     let mut consumer = Consumer::new(&log_dir, &args, topics, out)?;
     consumer.run()
+}
+
+/// Refuses options that cannot go together: two administrative actions (one would be dropped),
+/// or a checkpoint that a run without end would never write.
+fn check_modes(args: &Args) -> Result<()> {
+    let commit_file = args.commit.as_deref().filter(|c| *c != "auto");
+    let modes = [
+        ("--commit FILE", commit_file.is_some()),
+        ("--list-topics", args.list_topics),
+        ("--list-groups", args.list_groups),
+        ("--describe", args.describe),
+        ("--lag", args.lag),
+        ("--reset", args.reset.is_some()),
+    ];
+    let chosen: Vec<&str> = modes.iter().filter(|m| m.1).map(|m| m.0).collect();
+    if chosen.len() > 1 {
+        return Err(Error::Usage(format!(
+            "{} cannot be used together: run one at a time",
+            chosen.join(" and ")
+        )));
+    }
+    if args.checkpoint.is_some() {
+        if args.commit.is_some() {
+            return Err(Error::Usage(
+                "--checkpoint commits nothing: it cannot be used with --commit".into(),
+            ));
+        }
+        if args.follow && args.max.is_none() && args.until.is_none() {
+            return Err(Error::Usage(
+                "--checkpoint is written when the run ends, and --follow never ends: add \
+                 --max or --until, or use --until-end"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn open(log_dir: &Path, name: &str) -> Result<Topic> {
@@ -540,6 +599,7 @@ impl<'a> Consumer<'a> {
             None
         };
         let mut last_rebalance = Instant::now();
+        let joined = Instant::now();
         loop {
             let read = self.read_available()?;
             if read > 0 {
@@ -552,13 +612,32 @@ impl<'a> Consumer<'a> {
             if limit_hit {
                 break;
             }
+            if self.args.group.is_some() && last_rebalance.elapsed() > REBALANCE_EVERY {
+                self.rebalance()?;
+                last_rebalance = Instant::now();
+            }
             if !self.args.follow {
                 if self.assigned.iter().all(|a| a.done) {
                     // Partitions of members that left may still be unread: take them over.
                     let before = self.assigned.len();
                     self.rebalance()?;
+                    last_rebalance = Instant::now();
                     if self.assigned.len() == before || self.assigned.iter().all(|a| a.done) {
-                        break;
+                        if !self.is_short() {
+                            break;
+                        }
+                        // Joined while others held every partition: they give this member its
+                        // share at their next rebalance (within about a second).
+                        if joined.elapsed() > JOIN_WAIT {
+                            eprintln!(
+                                "consume: other members of group {} still hold this member's \
+                                 share of the partitions after {}s; ending with what it got",
+                                self.args.group.as_deref().unwrap_or_default(),
+                                JOIN_WAIT.as_secs()
+                            );
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
                     }
                 }
                 continue;
@@ -571,10 +650,6 @@ impl<'a> Consumer<'a> {
                     break;
                 }
                 continue;
-            }
-            if self.args.group.is_some() && last_rebalance.elapsed() > Duration::from_secs(1) {
-                self.rebalance()?;
-                last_rebalance = Instant::now();
             }
             if let Some(wake) = wake.as_mut() {
                 if read == 0 {
@@ -602,6 +677,11 @@ impl<'a> Consumer<'a> {
         Ok(())
     }
 
+    /// Whether this process is a group member still short of its share of some topic.
+    fn is_short(&self) -> bool {
+        self.members.iter().flatten().any(Member::is_short)
+    }
+
     /// With --until: every partition read has passed it (a member with none, once the time
     /// has).
     fn passed_until(&self) -> bool {
@@ -626,9 +706,12 @@ impl<'a> Consumer<'a> {
         Ok(dirs)
     }
 
-    /// Reads what is available from every assigned partition; returns records written.
+    /// Reads what is available from every assigned partition, for up to [`READ_SLICE`];
+    /// returns records written.
     fn read_available(&mut self) -> Result<u64> {
         let mut total = 0;
+        let started = Instant::now();
+        let mut records_read = 0u32;
         for a in self.assigned.iter_mut().filter(|a| !a.done) {
             let mut delivered = None;
             // Bytes of the records handled (not of one read past --until).
@@ -640,6 +723,10 @@ impl<'a> Consumer<'a> {
                 // read past --until.
                 bytes_handled = a.reader.bytes_read();
                 if self.args.max.is_some_and(|m| self.written >= m) {
+                    break;
+                }
+                records_read = records_read.wrapping_add(1);
+                if records_read.is_multiple_of(1024) && started.elapsed() > READ_SLICE {
                     break;
                 }
                 if a.end.is_some_and(|e| a.reader.position() >= e) {
@@ -793,23 +880,42 @@ fn commit_checkpoint(log_dir: &Path, path: &Path, group: Option<&str>) -> Result
             )));
         }
     }
-    let Some(topics) = value["offsets"].as_object() else {
-        return Err(Error::Other(format!(
-            "checkpoint {} has no offsets",
-            path.display()
+    let invalid = |why: String| Error::Other(format!("checkpoint {}: {why}", path.display()));
+    if value["version"] != json!(1) {
+        return Err(invalid(format!(
+            "version {} is not 1 (written by another sluice?)",
+            value["version"]
         )));
+    }
+    let Some(topics) = value["offsets"].as_object() else {
+        return Err(invalid("no offsets".into()));
     };
-    for (topic, parts) in topics {
-        let offsets: BTreeMap<u32, u64> = parts
+    // Everything is checked before anything is committed.
+    let mut commits = Vec::new();
+    for (name, parts) in topics {
+        let topic = open(log_dir, name)?;
+        let parts = parts
             .as_object()
-            .into_iter()
-            .flatten()
-            .filter_map(|(p, o)| Some((p.parse().ok()?, o.as_u64()?)))
-            .collect();
-        if !offsets.is_empty() {
-            group::commit(log_dir, file_group, topic, &offsets)
-                .map_err(io_err("cannot commit offsets"))?;
+            .ok_or_else(|| invalid(format!("the offsets of {name} are not an object")))?;
+        let mut offsets = BTreeMap::new();
+        for (p, o) in parts {
+            let partition = p
+                .parse::<u32>()
+                .ok()
+                .filter(|&p| p < topic.config.partitions)
+                .ok_or_else(|| invalid(format!("{name} has no partition {p:?}")))?;
+            let offset = o.as_u64().ok_or_else(|| {
+                invalid(format!(
+                    "offset {o} of {name} partition {p} is not an offset"
+                ))
+            })?;
+            offsets.insert(partition, offset);
         }
+        commits.push((name, offsets));
+    }
+    for (topic, offsets) in commits.iter().filter(|(_, o)| !o.is_empty()) {
+        group::commit(log_dir, file_group, topic, offsets)
+            .map_err(io_err("cannot commit offsets"))?;
     }
     Ok(())
 }

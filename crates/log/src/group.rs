@@ -121,6 +121,8 @@ pub struct Member {
     id: String,
     _membership: File,
     claims: BTreeMap<u32, File>,
+    /// This member's fair share at the last rebalance.
+    share: usize,
 }
 
 impl Member {
@@ -155,6 +157,7 @@ impl Member {
             id,
             _membership: membership,
             claims: BTreeMap::new(),
+            share: 0,
         })
     }
 
@@ -204,6 +207,7 @@ impl Member {
         let rank = members.iter().position(|m| *m == self.id).unwrap_or(0) as u32;
         let count = members.len() as u32;
         let share = (self.partitions / count + u32::from(rank < self.partitions % count)) as usize;
+        self.share = share;
         let mut released = Vec::new();
         while self.claims.len() > share {
             let (&p, _) = self.claims.iter().next_back().expect("non-empty");
@@ -229,6 +233,12 @@ impl Member {
         }
         Ok((self.claims.keys().copied().collect(), released))
     }
+
+    /// Whether this member owned less than its fair share at the last rebalance: others still
+    /// hold partitions they are to give back when they next rebalance.
+    pub fn is_short(&self) -> bool {
+        self.claims.len() < self.share
+    }
 }
 
 #[cfg(test)]
@@ -253,9 +263,12 @@ mod tests {
         let mut a = Member::join(dir.path(), "g", "t", 3).unwrap();
         assert_eq!(a.rebalance().unwrap().0, vec![0, 1, 2]);
         let mut b = Member::join(dir.path(), "g", "t", 3).unwrap();
+        assert_eq!(b.rebalance().unwrap().0, Vec::<u32>::new());
+        assert!(b.is_short() && !a.is_short());
         let (a_owned, a_released) = a.rebalance().unwrap();
         assert_eq!((a_owned, a_released), (vec![0, 1], vec![2]));
         assert_eq!(b.rebalance().unwrap().0, vec![2]);
+        assert!(!b.is_short());
         drop(a);
         assert_eq!(b.rebalance().unwrap().0, vec![0, 1, 2]);
     }
