@@ -94,8 +94,10 @@ mod tests {
             start.elapsed()
         );
         writer.join().unwrap();
-        // Nothing changes: the wait ends at its timeout.
-        while let Some(Ok(())) = wake.changes.as_ref().map(|c| c.try_recv()) {}
+        // The write's CREATE and MODIFY events may reach the watcher thread one after the other:
+        // let them settle. Then nothing changes, and the wait ends at its timeout.
+        let settle = Duration::from_millis(200);
+        while let Some(Ok(())) = wake.changes.as_ref().map(|c| c.recv_timeout(settle)) {}
         let start = Instant::now();
         wake.wait(Duration::from_millis(100));
         assert!(start.elapsed() >= Duration::from_millis(90));
