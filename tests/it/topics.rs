@@ -301,6 +301,31 @@ fn a_follower_of_a_deleted_topic_says_so_and_fails() {
     );
 }
 
+/// `consume --follow | head`: the follower ends when head does, though no record comes to
+/// find the pipe closed, and what head took stays committed.
+#[test]
+fn a_follower_ends_as_soon_as_its_reader_does() {
+    let dir = tmp();
+    produce(&dir.path().join("log"), &["t"], &records(0..3)).expect_clean();
+    let start = Instant::now();
+    let out = bash(
+        dir.path(),
+        "set -o pipefail; timeout 20 \"$CONSUME\" --log-dir log t --follow --group g | head -n 2",
+    );
+    out.expect_clean();
+    assert_eq!(ids(&out), [0, 1]);
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    let lag = consume(&dir.path().join("log"), &["--lag", "--group", "g", "t"]).records();
+    assert_eq!(
+        lag[0]["lag"], 0,
+        "every record was written to the pipe: {lag:?}"
+    );
+}
+
 #[test]
 fn a_burst_is_written_while_the_input_stays_open() {
     let dir = tmp();
@@ -423,10 +448,30 @@ fn lag_reset_describe_and_lists() {
         consume(dir.path(), &["--list-groups"]).records()[0]["group"],
         "g"
     );
+    // Groups of the topics named, only.
+    produce(dir.path(), &["u"], &records(0..1)).expect_clean();
+    consume(dir.path(), &["u", "--group", "h"]).expect_clean();
+    let groups = |topics: &[&str]| {
+        let out = consume(dir.path(), &[&["--list-groups"], topics].concat());
+        out.records()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}/{}",
+                    r["group"].as_str().unwrap(),
+                    r["topic"].as_str().unwrap()
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(groups(&[]), ["g/t", "h/u"]);
+    assert_eq!(groups(&["u"]), ["h/u"]);
     consume(dir.path(), &["nope"]).expect_code(1);
     produce(dir.path(), &["t", "--partitions", "5"], b"").expect_code(2);
     produce(dir.path(), &["--delete-topic", "t"], b"").expect_clean();
-    assert!(consume(dir.path(), &["--list-topics"]).stdout.is_empty());
+    let topics = consume(dir.path(), &["--list-topics"]).records();
+    assert_eq!(topics.len(), 1);
+    assert_eq!(topics[0]["topic"], "u");
 }
 
 #[test]
@@ -816,6 +861,14 @@ fn conflicting_options_and_bad_checkpoints_are_refused() {
         &["t", "--group", "g", "--follow", "--checkpoint", "cp.json"],
     )
     .expect_code(2);
+    consume(dir.path(), &["--list-topics", "t"]).expect_code(2);
+    // Options --envelope has no use for, and settings of an existing topic that differ from its
+    // own (they change only with --create; the same ones are fine).
+    produce(dir.path(), &["t", "--envelope", "--key", "id"], b"").expect_code(2);
+    produce(dir.path(), &["t", "--segment-bytes", "1000"], b"").expect_code(2);
+    produce(dir.path(), &["t", "--retention", "1d"], b"").expect_code(2);
+    produce(dir.path(), &["t", "--create", "--retention", "1d"], b"").expect_clean();
+    produce(dir.path(), &["t", "--retention", "1d"], b"").expect_clean();
     let commit = |checkpoint: &str| {
         let path = dir.path().join("cp.json");
         std::fs::write(&path, checkpoint).unwrap();

@@ -14,6 +14,7 @@ use sluice_log::envelope::{now_ms, parse_time, write_envelope};
 use sluice_log::group::{self, Member};
 use sluice_log::{Damaged, Partition, PartitionReader, Topic};
 use sluice_stream::output::StdoutWriter;
+use sluice_stream::pipe;
 use sluice_stream::{Error, Position, Rejects, Result, Stats};
 
 use crate::wake::Wake;
@@ -97,8 +98,8 @@ pub struct Args {
     #[arg(long, conflicts_with = "follow")]
     pub until_end: bool,
 
-    /// Wait for new records and go on forever (woken by inotify as soon as a producer
-    /// appends; no polling).
+    /// Wait for new records and go on until stdout's reader ends (`| head`): woken by inotify
+    /// as soon as a producer appends, not by polling the partitions.
     #[arg(long)]
     pub follow: bool,
 
@@ -131,7 +132,7 @@ pub struct Args {
     #[arg(long, requires = "group")]
     pub lag: bool,
 
-    /// List the groups and the topics they committed offsets for.
+    /// List the groups and the topics they committed offsets for (only TOPICs', if given).
     #[arg(long)]
     pub list_groups: bool,
 
@@ -188,6 +189,9 @@ pub fn run(args: Args) -> Result<()> {
     if args.list_groups {
         for (group, topics) in group::list(&log_dir).map_err(io_err("cannot list groups"))? {
             for topic in topics {
+                if !args.topics.is_empty() && !args.topics.contains(&topic) {
+                    continue;
+                }
                 out.write_record(
                     json!({"group": group, "topic": topic})
                         .to_string()
@@ -309,6 +313,11 @@ fn check_modes(args: &Args) -> Result<()> {
             "{} cannot be used together: run one at a time",
             chosen.join(" and ")
         )));
+    }
+    if args.list_topics && !args.topics.is_empty() {
+        return Err(Error::Usage(
+            "--list-topics lists them all: it takes no TOPIC (--describe TOPIC shows one)".into(),
+        ));
     }
     if args.checkpoint.is_some() {
         if args.commit.is_some() {
@@ -654,6 +663,13 @@ impl<'a> Consumer<'a> {
             if let Some(wake) = wake.as_mut() {
                 if read == 0 {
                     wake.wait(Duration::from_secs(1));
+                    // What was written is flushed and committed: end as a failed write would.
+                    if pipe::reader_gone(std::io::stdout()) {
+                        return Err(Error::io(
+                            "cannot write to stdout",
+                            std::io::ErrorKind::BrokenPipe.into(),
+                        ));
+                    }
                 } else {
                     wake.reset();
                 }

@@ -1,18 +1,22 @@
 //! Waiting for new records without polling: inotify on the partitions' directories wakes a
-//! following consumer as soon as a producer appends (or rolls a segment).
+//! following consumer as soon as a producer appends (or rolls a segment), and so does the end
+//! of whatever read its stdout (`consume --follow | head`), which it would otherwise learn of
+//! only when the next record came.
 
+use std::io::ErrorKind;
 use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, TrySendError};
 use std::time::Duration;
 
 use inotify::{Inotify, WatchMask};
+use sluice_stream::pipe;
 
 /// Where inotify cannot be had (no watches left, another platform): the first and the longest
 /// sleep between looks.
 const FIRST_NAP: Duration = Duration::from_millis(5);
 const LONGEST_NAP: Duration = Duration::from_millis(100);
 
-/// Wakes when something changes in the watched directories.
+/// Wakes when something changes in the watched directories or stdout's reader has gone.
 pub struct Wake {
     /// One message per burst of changes, from the thread reading inotify events.
     changes: Option<Receiver<()>>,
@@ -61,7 +65,24 @@ fn watch<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> std::io::Result<Receiv
     let (send, changes) = sync_channel(1);
     std::thread::spawn(move || {
         let mut buffer = [0u8; 4096];
-        while inotify.read_events_blocking(&mut buffer).is_ok() {
+        loop {
+            match pipe::wait_for_input_or_gone_reader(&inotify, std::io::stdout()) {
+                // The waiter looks at stdout when it wakes.
+                Ok(true) => {
+                    let _ = send.try_send(());
+                    return;
+                }
+                Ok(false) => {}
+                Err(_) => return,
+            }
+            // Inotify does not block (it was opened so): take every event there is.
+            loop {
+                match inotify.read_events(&mut buffer) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(_) => return,
+                }
+            }
             // A change already waiting to be seen covers this one too.
             if let Err(TrySendError::Disconnected(())) = send.try_send(()) {
                 return;

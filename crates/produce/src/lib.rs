@@ -58,7 +58,7 @@ pub struct Args {
     pub partitions: Option<u32>,
 
     /// The field (dotted path) that holds each record's key.
-    #[arg(long, value_name = "FIELD")]
+    #[arg(long, value_name = "FIELD", conflicts_with = "envelope")]
     pub key: Option<String>,
 
     /// Write every record to this partition (keys are still stored, as with Kafka).
@@ -67,7 +67,7 @@ pub struct Args {
 
     /// The field (dotted path) with each record's time: ms since the epoch or RFC 3339
     /// (default: now).
-    #[arg(long, value_name = "FIELD")]
+    #[arg(long, value_name = "FIELD", conflicts_with = "envelope")]
     pub timestamp_field: Option<String>,
 
     /// A header added to every record (repeatable).
@@ -75,7 +75,11 @@ pub struct Args {
     pub headers: Vec<String>,
 
     /// A field copied into a header of the same name (repeatable).
-    #[arg(long = "header-field", value_name = "FIELD")]
+    #[arg(
+        long = "header-field",
+        value_name = "FIELD",
+        conflicts_with = "envelope"
+    )]
     pub header_fields: Vec<String>,
 
     /// Each input line is an envelope {"key","value","headers","timestamp","partition"}, as
@@ -367,6 +371,32 @@ fn open_topic(log_dir: &Path, args: &Args) -> Result<Topic> {
                 args.topic, topic.config.partitions
             )));
         }
+    }
+    // Settings of an existing topic change only as below; naming the ones it has is fine (a
+    // script that creates its topic on first use names them every time).
+    if let Some(bytes) = args
+        .segment_bytes
+        .filter(|&b| b != topic.config.segment_bytes)
+    {
+        return Err(Error::Usage(format!(
+            "topic {} rolls segments at {} bytes, not {bytes}: --segment-bytes is set when a \
+             topic is created",
+            args.topic, topic.config.segment_bytes
+        )));
+    }
+    let config = &topic.config;
+    let retention_differs = args
+        .retention
+        .is_some_and(|r| config.retention_ms != Some(r))
+        || args
+            .retention_bytes
+            .is_some_and(|r| config.retention_bytes != Some(r));
+    if retention_differs && !args.create {
+        return Err(Error::Usage(format!(
+            "topic {} exists with another retention: change it with `produce --create {} \
+             --retention AGE` (or --retention-bytes SIZE)",
+            args.topic, args.topic
+        )));
     }
     if args.create && (args.retention.is_some() || args.retention_bytes.is_some()) {
         topic.config.retention_ms = args.retention.or(topic.config.retention_ms);
