@@ -143,7 +143,9 @@ fn infer_range(
                     "invalid UTF-8 at byte {} of the record",
                     e.valid_up_to()
                 )),
-                Ok(text) if !text.trim_start().starts_with('{') => Some("not a JSON object".into()),
+                Ok(text) if !text.trim_start().starts_with('{') => {
+                    Some(sluice_stream::scan::not_an_object(text.as_bytes()))
+                }
                 Ok(text) => result.inference.add(text).err(),
             }
         };

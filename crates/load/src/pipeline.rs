@@ -114,7 +114,7 @@ pub fn for_each_record(
                         }
                         None
                     }
-                    Ok(_) => Some("not a JSON object".to_string()),
+                    Ok(text) => Some(sluice_stream::scan::not_an_object(text.as_bytes())),
                 }
             };
             if let Some(reason) = problem {

@@ -165,9 +165,14 @@ mod tests {
     #[test]
     fn validation_names_the_problem() {
         assert!(validate_object(br#"{"a":1}"#).is_ok());
-        assert!(validate_object(b"[1]")
-            .unwrap_err()
-            .contains("not a JSON object"));
+        assert_eq!(
+            validate_object(b"[1]").unwrap_err(),
+            "an array, not a JSON object"
+        );
+        assert_eq!(
+            validate_object(b"hello").unwrap_err(),
+            "invalid JSON at byte 0: expected a value"
+        );
         assert!(validate_object(br#"{"a":1} x"#)
             .unwrap_err()
             .contains("invalid JSON"));

@@ -113,7 +113,7 @@ fn scan_object_slowly(line: &[u8], fields: Option<&mut Vec<FieldSpan>>) -> Resul
     s.skip_ws();
     match s.peek() {
         Some(b'{') => {}
-        Some(_) => return Err("not a JSON object".to_string()),
+        Some(_) => return Err(not_an_object(line)),
         None => return Err("empty record".to_string()),
     }
     s.object(0, fields).map_err(|e| s.describe(e))?;
@@ -122,6 +122,23 @@ fn scan_object_slowly(line: &[u8], fields: Option<&mut Vec<FieldSpan>>) -> Resul
         return Err(s.describe("trailing characters after the object"));
     }
     Ok(())
+}
+
+/// Why `line`, which does not start with `{`, is not a record: another kind of JSON value, or
+/// not JSON at all.
+pub fn not_an_object(line: &[u8]) -> String {
+    if let Err(e) = validate_value(line) {
+        return e;
+    }
+    let kind = match Kind::of(line.trim_ascii()) {
+        Kind::Null => "null",
+        Kind::False | Kind::True => "a boolean",
+        Kind::Number => "a number",
+        Kind::String => "a string",
+        Kind::Array => "an array",
+        Kind::Object => "an object",
+    };
+    format!("{kind}, not a JSON object")
 }
 
 /// Checks that `text` is exactly one JSON value (RFC 8259).
