@@ -475,6 +475,33 @@ fn lag_reset_describe_and_lists() {
 }
 
 #[test]
+fn a_group_is_not_reset_while_a_member_reads() {
+    let dir = tmp();
+    produce(dir.path(), &["t"], &records(0..3)).expect_clean();
+    let mut member = Command::new(CONSUME)
+        .args(["--log-dir", &s(dir.path()), "t", "--group", "g", "--follow"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // It has joined once it has written what there is.
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(member.stdout.take().unwrap()));
+    for _ in 0..3 {
+        lines.next().unwrap().unwrap();
+    }
+    let refused = consume(dir.path(), &["--reset", "earliest", "--group", "g", "t"]);
+    refused.expect_code(1);
+    assert!(
+        refused.stderr.contains("1 member(s) reading t"),
+        "{}",
+        refused.stderr
+    );
+    member.kill().unwrap();
+    member.wait().unwrap();
+    consume(dir.path(), &["--reset", "earliest", "--group", "g", "t"]).expect_clean();
+    assert_eq!(ids(&consume(dir.path(), &["t", "--group", "g"])), [0, 1, 2]);
+}
+
+#[test]
 fn retention_deletes_old_segments_only() {
     let dir = tmp();
     produce(

@@ -145,7 +145,8 @@ pub struct Args {
     #[arg(long)]
     pub describe: bool,
 
-    /// Set --group's committed offsets for TOPICs to earliest, latest, an offset or a time.
+    /// Set --group's committed offsets for TOPICs to earliest, latest, an offset or a time
+    /// (refused while a member of the group reads them, as Kafka does).
     #[arg(
         long,
         value_name = "WHERE",
@@ -271,6 +272,18 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(spec) = &args.reset {
         let group = args.group.as_deref().expect("required by clap");
         let spec = StartSpec::parse(spec)?;
+        // A member reading now would commit over the reset: Kafka refuses it too.
+        for topic in &topics {
+            let live = group::live_member_count(&log_dir, group, &topic.name)
+                .map_err(io_err("cannot read the group's members"))?;
+            if live > 0 {
+                return Err(Error::Other(format!(
+                    "group {group} has {live} member(s) reading {} now: stop them, then reset \
+                     (nothing was reset)",
+                    topic.name
+                )));
+            }
+        }
         for topic in &topics {
             let mut offsets = BTreeMap::new();
             for p in partitions_of(topic, &args.partitions)? {

@@ -111,6 +111,54 @@ pub fn forget_topic(log_dir: &Path, topic: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// Names of the live members of `group_dir`'s group for `topic`, but `except`, in no order;
+/// stale membership files are removed.
+fn live_members(group_dir: &Path, topic: &str, except: Option<&str>) -> io::Result<Vec<String>> {
+    let mut live = Vec::new();
+    let members = match fs::read_dir(group_dir.join(format!("{topic}.members"))) {
+        Ok(members) => members,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(live),
+        Err(e) => return Err(e),
+    };
+    for entry in members {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if Some(name.as_str()) == except {
+            continue;
+        }
+        // A member still joining locks its file at once: one that stays unlocked for
+        // a minute was left by a process that died joining.
+        let joining = name.starts_with('.');
+        if joining
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_none_or(|age| age < std::time::Duration::from_secs(60))
+        {
+            continue;
+        }
+        let Ok(file) = OpenOptions::new().write(true).open(entry.path()) else {
+            continue;
+        };
+        match file.try_lock() {
+            Ok(()) => {
+                // Nobody holds it: its member is gone.
+                let _ = fs::remove_file(entry.path());
+            }
+            Err(_) if joining => {}
+            Err(_) => live.push(name),
+        }
+    }
+    Ok(live)
+}
+
+/// How many live members the group has for `topic` (processes reading it now).
+pub fn live_member_count(log_dir: &Path, group: &str, topic: &str) -> io::Result<usize> {
+    live_members(&group_dir(log_dir, group), topic, None).map(|live| live.len())
+}
+
 /// A live member of a group for one topic: holds its membership lock and the claims on the
 /// partitions it owns.
 pub struct Member {
@@ -164,38 +212,8 @@ impl Member {
     /// Names of the live members now, this one included, sorted; stale membership files
     /// are removed.
     fn live_members(&self) -> io::Result<Vec<String>> {
-        let mut live = vec![self.id.clone()];
-        for entry in fs::read_dir(self.dir.join(format!("{}.members", self.topic)))? {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name == self.id {
-                continue;
-            }
-            // A member still joining locks its file at once: one that stays unlocked for
-            // a minute was left by a process that died joining.
-            let joining = name.starts_with('.');
-            if joining
-                && entry
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|t| t.elapsed().ok())
-                    .is_none_or(|age| age < std::time::Duration::from_secs(60))
-            {
-                continue;
-            }
-            let Ok(file) = OpenOptions::new().write(true).open(entry.path()) else {
-                continue;
-            };
-            match file.try_lock() {
-                Ok(()) => {
-                    // Nobody holds it: its member is gone.
-                    let _ = fs::remove_file(entry.path());
-                }
-                Err(_) if joining => {}
-                Err(_) => live.push(name),
-            }
-        }
+        let mut live = live_members(&self.dir, &self.topic, Some(&self.id))?;
+        live.push(self.id.clone());
         live.sort_unstable();
         Ok(live)
     }
