@@ -641,9 +641,16 @@ fn a_group_commits_where_it_starts_and_offsets_stay_inside_the_partition() {
 fn bad_input_goes_through_on_error_and_good_records_before_it_are_kept() {
     let dir = tmp();
     let input = b"{\"id\":1}\nnot json\n{\"id\":2,\"key\":null}\n{\"id\":3}\n";
-    let out = produce(dir.path(), &["t"], input);
+    let out = produce(dir.path(), &["t", "--stats"], input);
     out.expect_code(1);
     assert!(out.stderr.contains("-:2"), "{}", out.stderr);
+    // Counted up to the record that stopped the run, not the lines read ahead.
+    assert!(
+        out.stderr
+            .contains(r#""records_in":2,"records_out":1,"rejected":1"#),
+        "{}",
+        out.stderr
+    );
     assert_eq!(ids(&consume(dir.path(), &["t"])), vec![1]);
     let out = produce(
         dir.path(),

@@ -162,7 +162,6 @@ pub fn run(args: Args) -> Result<()> {
             }
         },
         |block, prepared: &Prepared| {
-            stats.records_in += block.lines.len() as u64;
             stats.bytes_in += block.read;
             producer.add_block(block, prepared, &mut rejects)?;
             // The input paused: write what is gathered rather than hold it for more.
@@ -178,6 +177,7 @@ pub fn run(args: Args) -> Result<()> {
         .and(flushed)
         .and_then(|()| producer.apply_retention())
         .and_then(|()| rejects.finish());
+    stats.records_in = producer.read;
     stats.records_out = producer.written;
     stats.bytes_out = producer.bytes_written;
     stats.rejected = rejects.count();
@@ -427,6 +427,8 @@ struct Producer<'a> {
     partitions: BTreeMap<u32, sluice_log::Partition>,
     batch: usize,
     next_unkeyed: u32,
+    /// Records taken from the input, good or bad (for `--stats`).
+    read: u64,
     written: u64,
     /// Bytes of the records written, as stored (for `--stats`).
     bytes_written: u64,
@@ -453,6 +455,7 @@ impl<'a> Producer<'a> {
             partitions: BTreeMap::new(),
             batch: if args.acks == "0" { BATCH * 4 } else { BATCH },
             next_unkeyed: (now_ms() as u32) % topic.config.partitions,
+            read: 0,
             written: 0,
             bytes_written: 0,
             sync: args.acks == "all",
@@ -472,6 +475,7 @@ impl<'a> Producer<'a> {
         let width = self.args.header_fields.len();
         let mut headers_at = 0;
         for item in &prepared.items {
+            self.read += 1;
             let partition = match item {
                 Item::Rejected { line, reason } => {
                     let line = &block.lines[*line];
