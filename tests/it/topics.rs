@@ -521,6 +521,19 @@ fn retention_deletes_old_segments_only() {
     let got = ids(&consume(dir.path(), &["t"]));
     assert_eq!(got.first().copied(), Some(start));
     assert_eq!(got.len() as u64, 2000 - start);
+    // A tighter setting takes effect when it is made.
+    produce(
+        dir.path(),
+        &["t", "--create", "--retention-bytes", "8000"],
+        b"",
+    )
+    .expect_clean();
+    let info = &consume(dir.path(), &["--describe", "t"]).records()[0];
+    assert!(info["start_offset"].as_u64().unwrap() > start, "{info}");
+    assert!(
+        info["bytes"].as_u64().unwrap() <= 8000 + 4096 + 200,
+        "{info}"
+    );
 }
 
 #[test]

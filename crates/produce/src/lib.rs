@@ -91,7 +91,7 @@ pub struct Args {
     #[arg(long, value_name = "ACKS", default_value = "1", value_parser = ["0", "1", "all"])]
     pub acks: String,
 
-    /// Create (or update the retention of) TOPIC and write nothing.
+    /// Create (or update the retention of) TOPIC, apply its retention, and write nothing.
     #[arg(long)]
     pub create: bool,
 
@@ -134,7 +134,8 @@ pub fn run(args: Args) -> Result<()> {
     }
     let topic = open_topic(&log_dir, &args)?;
     if args.create {
-        return Ok(());
+        // New settings take effect now.
+        return apply_retention(&topic);
     }
     let mut stats = Stats::new("produce");
     let mut rejects = Rejects::new(args.common.on_error.clone(), "produce")?;
@@ -175,7 +176,7 @@ pub fn run(args: Args) -> Result<()> {
     let flushed = producer.flush_all();
     let finished = result
         .and(flushed)
-        .and_then(|()| producer.apply_retention())
+        .and_then(|()| apply_retention(&topic))
         .and_then(|()| rejects.finish());
     stats.records_in = producer.read;
     stats.records_out = producer.written;
@@ -617,20 +618,21 @@ impl<'a> Producer<'a> {
         }
         Ok(())
     }
+}
 
-    fn apply_retention(&self) -> Result<()> {
-        let config = &self.topic.config;
-        if config.retention_ms.is_none() && config.retention_bytes.is_none() {
-            return Ok(());
-        }
-        for p in 0..config.partitions {
-            self.topic
-                .partition(p)
-                .and_then(|part| {
-                    part.apply_retention(now_ms(), config.retention_ms, config.retention_bytes)
-                })
-                .map_err(|e| Error::io(format!("cannot apply retention to partition {p}"), e))?;
-        }
-        Ok(())
+/// Deletes the segments that the topic's retention settings no longer keep.
+fn apply_retention(topic: &Topic) -> Result<()> {
+    let config = &topic.config;
+    if config.retention_ms.is_none() && config.retention_bytes.is_none() {
+        return Ok(());
     }
+    for p in 0..config.partitions {
+        topic
+            .partition(p)
+            .and_then(|part| {
+                part.apply_retention(now_ms(), config.retention_ms, config.retention_bytes)
+            })
+            .map_err(|e| Error::io(format!("cannot apply retention to partition {p}"), e))?;
+    }
+    Ok(())
 }
