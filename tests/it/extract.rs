@@ -688,6 +688,32 @@ fn closing_the_pipe_early_is_success() {
     assert_eq!(read(dir.path().join("err.txt")), "", "extract's stderr");
 }
 
+/// Bad rows skipped before `| head` closed the pipe are still reported, with --stats.
+#[test]
+fn a_closed_stdout_still_reports_skipped_rows() {
+    let dir = tmp();
+    let mut csv = String::from("id,name\n1,2,3\n");
+    for i in 0..300_000 {
+        csv.push_str(&format!("{i},name_{i}\n"));
+    }
+    write(dir.path(), "big.csv", &csv);
+    let out = bash(
+        dir.path(),
+        "set -o pipefail; \"$EXTRACT\" --on-error skip --stats big.csv 2>err.txt | head -1; \
+         echo \"${PIPESTATUS[0]} ${PIPESTATUS[1]}\"",
+    );
+    assert_eq!(
+        out.text(),
+        "{\"id\":0,\"name\":\"name_0\"}\n0 0\n",
+        "{}",
+        out.stderr
+    );
+    let err = read(dir.path().join("err.txt"));
+    assert!(err.contains("skipped 1 bad record(s)"), "{err}");
+    let stats: Value = serde_json::from_str(err.lines().last().unwrap()).unwrap();
+    assert_eq!(stats["rejected"], 1, "{err}");
+}
+
 // ---------------------------------------------------------------- incremental state
 
 fn append(path: &str, text: &str) {

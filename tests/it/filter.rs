@@ -196,6 +196,40 @@ fn closed_stdout_ends_quietly() {
     assert_eq!(out.records().len(), 3);
 }
 
+/// `| head` ends the run as a success, and still reports what it did: bad records skipped
+/// before the pipe closed are counted on stderr and in --stats, in filter and transform.
+#[test]
+fn a_closed_stdout_still_reports_skipped_records() {
+    let dir = tmp();
+    let mut input = String::from("not json\n");
+    for i in 0..300_000 {
+        input.push_str(&format!("{{\"id\":{i}}}\n"));
+    }
+    write(dir.path(), "big.ndjson", &input);
+    for program in [
+        "$FILTER --on-error skip --stats true",
+        "$TRANSFORM --on-error skip --stats --set b=1",
+    ] {
+        let out = bash(
+            dir.path(),
+            &format!(
+                "set -o pipefail; {program} big.ndjson 2>err.txt | head -1 >first.txt; \
+                 echo \"${{PIPESTATUS[0]}} ${{PIPESTATUS[1]}}\""
+            ),
+        );
+        assert_eq!(out.text(), "0 0\n", "{program}: {}", out.stderr);
+        let err = read(dir.path().join("err.txt"));
+        assert!(err.contains("skipped 1 bad record(s)"), "{program}: {err}");
+        let stats: Value = serde_json::from_str(err.lines().last().unwrap()).unwrap();
+        assert_eq!(stats["rejected"], 1, "{program}: {err}");
+        assert!(
+            stats["records_out"].as_u64().unwrap() >= 1,
+            "{program}: {err}"
+        );
+        assert!(read(dir.path().join("first.txt")).starts_with("{\"id\":0"));
+    }
+}
+
 #[test]
 fn samples_are_deterministic() {
     let input = records_of("weather.csv");

@@ -1204,6 +1204,20 @@ fn row_formats_to_a_closed_stdout_end_quietly() {
         out.expect_code(0);
         assert_eq!(out.stderr, "", "{format}");
         assert_eq!(out.text().trim(), "100", "{format}");
+        // Bad records skipped before the pipe closed are still reported.
+        let out = bash(
+            dir.path(),
+            &format!(
+                "set -o pipefail; {{ echo 'not json'; $EXTRACT --null NA {flights}; }} \
+                 | $LOAD - --format {format} --on-error skip | head -c 100 | wc -c"
+            ),
+        );
+        out.expect_code(0);
+        assert!(
+            out.stderr.contains("skipped 1 bad record(s)"),
+            "{format}: {}",
+            out.stderr
+        );
     }
 }
 

@@ -302,7 +302,7 @@ fn a_follower_of_a_deleted_topic_says_so_and_fails() {
 }
 
 /// `consume --follow | head`: the follower ends when head does, though no record comes to
-/// find the pipe closed, and what head took stays committed.
+/// find the pipe closed, what head took stays committed, and --stats still reports the run.
 #[test]
 fn a_follower_ends_as_soon_as_its_reader_does() {
     let dir = tmp();
@@ -310,10 +310,14 @@ fn a_follower_ends_as_soon_as_its_reader_does() {
     let start = Instant::now();
     let out = bash(
         dir.path(),
-        "set -o pipefail; timeout 20 \"$CONSUME\" --log-dir log t --follow --group g | head -n 2",
+        "set -o pipefail; timeout 20 \"$CONSUME\" --log-dir log t --follow --group g --stats \
+         2>err.txt | head -n 2",
     );
     out.expect_clean();
     assert_eq!(ids(&out), [0, 1]);
+    let err = std::fs::read_to_string(dir.path().join("err.txt")).unwrap();
+    let stats: serde_json::Value = serde_json::from_str(err.trim()).expect(&err);
+    assert_eq!(stats["records_out"], 3, "{err}");
     assert!(
         start.elapsed() < Duration::from_secs(10),
         "{:?}",

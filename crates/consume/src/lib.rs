@@ -613,6 +613,30 @@ impl<'a> Consumer<'a> {
 
     fn run(&mut self) -> Result<()> {
         let mut stats = Stats::new("consume");
+        let read = self.read_all();
+        // Dead letters are made durable before the offsets past them are committed, and are
+        // reported also when stdout was closed early (`| head`); then nothing more is
+        // committed, as the records last written may not have been read.
+        let finished = self.rejects.finish();
+        if !Error::output_closed(read.and(finished))? {
+            match &self.args.checkpoint {
+                Some(path) => self.write_checkpoint(path)?,
+                None => self.commit_reached()?,
+            }
+        }
+        stats.rejected = self.rejects.count();
+        stats.records_out = self.written;
+        stats.records_in = self.written + stats.rejected;
+        stats.bytes_out = self.out.bytes();
+        stats.bytes_in = self.bytes_in;
+        if self.args.common.stats {
+            eprintln!("{}", stats.to_json());
+        }
+        Ok(())
+    }
+
+    /// Writes records until the run's end (--until-end, --until, --max) and flushes them.
+    fn read_all(&mut self) -> Result<()> {
         self.rebalance()?;
         let mut wake = if self.args.follow {
             let dirs = self.partition_dirs()?;
@@ -688,22 +712,7 @@ impl<'a> Consumer<'a> {
                 }
             }
         }
-        self.out.flush()?;
-        // Dead letters are made durable before the offsets past them are committed.
-        self.rejects.finish()?;
-        match &self.args.checkpoint {
-            Some(path) => self.write_checkpoint(path)?,
-            None => self.commit_reached()?,
-        }
-        stats.rejected = self.rejects.count();
-        stats.records_out = self.written;
-        stats.records_in = self.written + stats.rejected;
-        stats.bytes_out = self.out.bytes();
-        stats.bytes_in = self.bytes_in;
-        if self.args.common.stats {
-            eprintln!("{}", stats.to_json());
-        }
-        Ok(())
+        self.out.flush()
     }
 
     /// Whether this process is a group member still short of its share of some topic.

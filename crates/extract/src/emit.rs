@@ -151,10 +151,15 @@ impl<'a> Emitter<'a> {
         self.rejects.reject(position, reason, raw, truncated)
     }
 
-    /// Flushes stdout and finishes the policy; returns (records written, bytes written, rejected).
-    pub fn finish(&mut self) -> Result<(u64, u64, u64)> {
-        self.out.flush()?;
+    /// Flushes stdout and finishes the policy (also when the flush fails).
+    pub fn finish(&mut self) -> Result<()> {
+        let flushed = self.out.flush();
         self.rejects.finish()?;
-        Ok((self.out.records(), self.out.bytes(), self.rejects.count()))
+        flushed
+    }
+
+    /// (records written, bytes written, rejected).
+    pub fn counts(&self) -> (u64, u64, u64) {
+        (self.out.records(), self.out.bytes(), self.rejects.count())
     }
 }

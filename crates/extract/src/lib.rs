@@ -197,14 +197,19 @@ fn extract_into(args: &Args, out: Sink<'_>) -> Result<()> {
         csv,
         bar: bar.as_ref(),
     };
-    for name in &files {
+    let extracted = files.iter().try_for_each(|name| {
         emitter.set_source(name);
-        reader.extract_file(name, &mut emitter, state.as_mut())?;
+        reader.extract_file(name, &mut emitter, state.as_mut())
+    });
+    // The policy finishes also when stdout was closed early (`| head`); the state is saved
+    // only when every record was delivered.
+    let finished = emitter.finish();
+    if !Error::output_closed(extracted.and(finished))? {
+        if let Some(state) = state {
+            state.save()?;
+        }
     }
-    let (records_out, bytes_out, rejected) = emitter.finish()?;
-    if let Some(state) = state {
-        state.save()?;
-    }
+    let (records_out, bytes_out, rejected) = emitter.counts();
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

@@ -121,8 +121,8 @@ pub fn run(args: Args) -> Result<()> {
         }
     };
     let flushed = out.flush();
-    result?;
-    flushed?;
+    Error::output_closed(result.and(flushed))?;
+    // Also when stdout was closed early: records read so far were routed or rejected.
     if let Some(writer) = routed_writer.as_mut() {
         writer
             .flush()

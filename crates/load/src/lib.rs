@@ -262,96 +262,101 @@ pub fn run(args: Args) -> Result<()> {
     let max = args.common.max_record_len();
     let mut storage: Fields<'static> = Vec::new();
 
-    let (records_in, rows, bytes_out) = if !two_pass {
-        let mut writers = Writers::new(target, options, limits);
-        let mut reshaper = Reshaper::new(shape, None, false, csv, format.is_typed());
-        let (records, _) = reshape_each(
-            &inputs,
-            max,
-            &mut rejects,
-            bar.as_ref(),
-            &mut reshaper,
-            |out, partition, fields, place, rejects| {
-                writers.write(partition, out, fields, place, rejects)
-            },
-        )?;
-        let (rows, bytes) = writers.finish(&mut rejects, single_file)?;
-        (records, rows, bytes)
-    } else if inference.is_some() && !partitioned && !shape.rewrites_records() {
-        let reopen = || Target::open(layout.clone(), args.overwrite, args.append);
-        let job = inferred::Job {
-            options,
-            limits,
-            detect_time: !args.keep_time_strings,
-            max_bytes: max,
-            spill_dir: args.spill_dir.as_deref(),
-            bar: bar.as_ref(),
-            single_file,
-            reopen: &reopen,
-        };
-        let loaded = inferred::load(&inputs, target, &job, &mut rejects)?;
-        schema = Some(loaded.schema);
-        (loaded.records, loaded.rows, loaded.bytes)
-    } else {
-        // Pass 1: validate, reshape, learn the schema or columns, spill if needed.
-        let spill_needed =
-            partitioned || shape.rewrites_records() || names.iter().any(|i| is_stdin(i));
-        let mut spill = if spill_needed {
-            Some(Spill::new(args.spill_dir.as_deref())?)
+    let loaded = (|| -> Result<(u64, u64, u64)> {
+        Ok(if !two_pass {
+            let mut writers = Writers::new(target, options, limits);
+            let mut reshaper = Reshaper::new(shape, None, false, csv, format.is_typed());
+            let (records, _) = reshape_each(
+                &inputs,
+                max,
+                &mut rejects,
+                bar.as_ref(),
+                &mut reshaper,
+                |out, partition, fields, place, rejects| {
+                    writers.write(partition, out, fields, place, rejects)
+                },
+            )?;
+            let (rows, bytes) = writers.finish(&mut rejects, single_file)?;
+            (records, rows, bytes)
+        } else if inference.is_some() && !partitioned && !shape.rewrites_records() {
+            let reopen = || Target::open(layout.clone(), args.overwrite, args.append);
+            let job = inferred::Job {
+                options,
+                limits,
+                detect_time: !args.keep_time_strings,
+                max_bytes: max,
+                spill_dir: args.spill_dir.as_deref(),
+                bar: bar.as_ref(),
+                single_file,
+                reopen: &reopen,
+            };
+            let loaded = inferred::load(&inputs, target, &job, &mut rejects)?;
+            schema = Some(loaded.schema);
+            (loaded.records, loaded.rows, loaded.bytes)
         } else {
-            None
-        };
-        let mut reshaper = Reshaper::new(shape, inference, learn_keys, false, false);
-        let (records, rejected) = reshape_each(
-            &inputs,
-            max,
-            &mut rejects,
-            bar.as_ref(),
-            &mut reshaper,
-            |out, partition, _, _, _| match spill.as_mut() {
-                Some(spill) => spill.write(partition, out),
-                None => Ok(()),
-            },
-        )?;
-        if let Some(inference) = &reshaper.inference {
-            schema = Some(inference.schema());
-            options.schema = schema.clone().map(Arc::new);
-        }
-        if let Some(order) = reshaper.key_order.take() {
-            options.columns = order;
-        }
-        // Pass 2: write.
-        let mut writers = Writers::new(target, options, limits);
-        match spill {
-            Some(spill) => {
-                let (_guard, parts) = spill.finish()?;
-                for (partition, path) in parts {
-                    write_spilled(&path, &partition, csv, &mut writers, &mut rejects, max)?;
+            // Pass 1: validate, reshape, learn the schema or columns, spill if needed.
+            let spill_needed =
+                partitioned || shape.rewrites_records() || names.iter().any(|i| is_stdin(i));
+            let mut spill = if spill_needed {
+                Some(Spill::new(args.spill_dir.as_deref())?)
+            } else {
+                None
+            };
+            let mut reshaper = Reshaper::new(shape, inference, learn_keys, false, false);
+            let (records, rejected) = reshape_each(
+                &inputs,
+                max,
+                &mut rejects,
+                bar.as_ref(),
+                &mut reshaper,
+                |out, partition, _, _, _| match spill.as_mut() {
+                    Some(spill) => spill.write(partition, out),
+                    None => Ok(()),
+                },
+            )?;
+            if let Some(inference) = &reshaper.inference {
+                schema = Some(inference.schema());
+                options.schema = schema.clone().map(Arc::new);
+            }
+            if let Some(order) = reshaper.key_order.take() {
+                options.columns = order;
+            }
+            // Pass 2: write.
+            let mut writers = Writers::new(target, options, limits);
+            match spill {
+                Some(spill) => {
+                    let (_guard, parts) = spill.finish()?;
+                    for (partition, path) in parts {
+                        write_spilled(&path, &partition, csv, &mut writers, &mut rejects, max)?;
+                    }
+                }
+                None => {
+                    for_each_record(
+                        &inputs,
+                        max,
+                        &mut rejects,
+                        None,
+                        Some(&rejected),
+                        |text, place, rejects| {
+                            let mut fields = recycle(std::mem::take(&mut storage));
+                            if csv {
+                                object_fields(text, &mut fields).map_err(Error::Other)?;
+                            }
+                            writers.write("", text.as_bytes(), &fields, place, rejects)?;
+                            storage = recycle(fields);
+                            Ok(true)
+                        },
+                    )?;
                 }
             }
-            None => {
-                for_each_record(
-                    &inputs,
-                    max,
-                    &mut rejects,
-                    None,
-                    Some(&rejected),
-                    |text, place, rejects| {
-                        let mut fields = recycle(std::mem::take(&mut storage));
-                        if csv {
-                            object_fields(text, &mut fields).map_err(Error::Other)?;
-                        }
-                        writers.write("", text.as_bytes(), &fields, place, rejects)?;
-                        storage = recycle(fields);
-                        Ok(true)
-                    },
-                )?;
-            }
-        }
-        let (rows, bytes) = writers.finish(&mut rejects, single_file)?;
-        (records, rows, bytes)
-    };
-    rejects.finish()?;
+            let (rows, bytes) = writers.finish(&mut rejects, single_file)?;
+            (records, rows, bytes)
+        })
+    })();
+    // Rejected records are reported also when stdout was closed early (`| head`).
+    let finished = rejects.finish();
+    let (records_in, rows, bytes_out) = loaded?;
+    finished?;
     if let (Some(path), Some(schema)) = (&args.schema_out, &schema) {
         let json = sluice_arrow::schema::to_json(schema).map_err(Error::Other)?;
         let mut text = serde_json::to_vec_pretty(&json).expect("schema serializes");

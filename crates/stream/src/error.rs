@@ -74,6 +74,16 @@ impl Error {
         matches!(self, Error::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)
     }
 
+    /// Sets a closed stdout apart from other outcomes: `Ok(true)` when stdout was closed early
+    /// (`| head`), `Ok(false)` on success, and any other error as it is. A run whose reader
+    /// left still finishes its --on-error policy and prints its --stats.
+    pub fn output_closed(result: Result<()>) -> Result<bool> {
+        match result {
+            Err(e) if e.is_broken_pipe() => Ok(true),
+            other => other.map(|()| false),
+        }
+    }
+
     /// The process exit code this error maps to.
     pub fn exit_code(&self) -> u8 {
         match self {

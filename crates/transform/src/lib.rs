@@ -507,8 +507,8 @@ pub fn run(mut args: Args) -> Result<()> {
         }
     };
     let flushed = out.flush();
-    result?;
-    flushed?;
+    // Also when stdout was closed early: records read so far were rejected or counted.
+    Error::output_closed(result.and(flushed))?;
     rejects.finish()?;
     if dropped > 0 {
         eprintln!(
