@@ -128,9 +128,11 @@ impl Partition {
         let first = tail.next_offset;
         let mut done = 0;
         while done < batch.len() {
+            let (start, end, timestamp) = batch.record(done);
+            // As in Kafka, a segment rolls before a record that would take it past its size.
             if tail.len > 0
-                && (tail.len >= rolling.segment_bytes
-                    || spans_too_long(&tail, batch.record(done).2, rolling))
+                && (tail.len + (end - start) as u64 > rolling.segment_bytes
+                    || spans_too_long(&tail, timestamp, rolling))
             {
                 tail = Tail {
                     base: tail.next_offset,
@@ -166,10 +168,11 @@ impl Partition {
         let run_start = batch.record(from).0;
         let mut to = from;
         while to < batch.len() {
-            let (start, _, timestamp) = batch.record(to);
+            let (start, end, timestamp) = batch.record(to);
             let position = tail.len + (start - run_start) as u64;
+            let end = tail.len + (end - run_start) as u64;
             if to > from
-                && (position >= rolling.segment_bytes || spans_too_long(tail, timestamp, rolling))
+                && (end > rolling.segment_bytes || spans_too_long(tail, timestamp, rolling))
             {
                 break;
             }
@@ -907,6 +910,17 @@ mod tests {
             p.append(&mut batch(&records), small, false).unwrap();
         }
         assert!(p.segments().unwrap().len() > 3);
+        // As in Kafka, no segment grows past its size: it rolls before the record that would.
+        let segments = p.segments().unwrap();
+        for &base in &segments[..segments.len() - 1] {
+            let len = fs::metadata(segment_path(dir.path(), base, "log"))
+                .unwrap()
+                .len();
+            assert!(
+                (9_900..=10_000).contains(&len),
+                "segment {base}: {len} bytes"
+            );
+        }
         assert_eq!(p.end_offset().unwrap(), 1000);
         let all = read_all(&p, 0);
         assert_eq!(all.len(), 1000);

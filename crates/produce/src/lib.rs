@@ -107,12 +107,22 @@ pub struct Args {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub retention_bytes: Option<u64>,
 
-    /// Roll segments at this size (new topics).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    /// Segment size of a new topic: a segment rolls before a record that would take it past
+    /// this size (at most 4GiB; default 1GiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_segment_size)]
     pub segment_bytes: Option<u64>,
 
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// A segment size: positions in a segment's indexes are 32-bit.
+fn parse_segment_size(text: &str) -> std::result::Result<u64, String> {
+    let size = parse_size(text)?;
+    if size > 1 << 32 {
+        return Err(format!("'{text}' is more than the 4GiB a segment may hold"));
+    }
+    Ok(size)
 }
 
 /// Records per write.
