@@ -276,6 +276,12 @@ impl FileWriter {
                         None => RecordDecoder::new(schema.clone(), batch, options.strict),
                     })?;
                 if options.format == Format::Parquet {
+                    if schema.fields().is_empty() {
+                        eprintln!(
+                            "load: no records, so {name} has no columns: some readers (DuckDB \
+                             among them) refuse such a file; --schema FILE gives it columns"
+                        );
+                    }
                     let props = parquet_properties(options)?;
                     let writer = ArrowWriter::try_new(
                         Counted {
