@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::util::{bash, data, parse_ndjson, run, s, tmp, Output};
+use crate::util::{bash, data, first_lines, parse_ndjson, run, s, tmp, Output};
 
 const PRODUCE: &str = env!("CARGO_BIN_EXE_produce");
 const CONSUME: &str = env!("CARGO_BIN_EXE_consume");
@@ -578,6 +578,19 @@ fn envelopes_copy_a_topic_faithfully() {
     );
     assert!(dst.contains(r#""timestamp":5,"key":"a","headers":{"h":"1"},"value":{"x":1}}"#));
     assert!(dst.contains(r#""key":"a","headers":{},"value":null}"#));
+    // --partition puts every record in one partition, whatever its envelope says.
+    produce(
+        dir.path(),
+        &["one", "--envelope", "--partition", "0"],
+        &copy.stdout,
+    )
+    .expect_clean();
+    let one = consume(dir.path(), &["one", "--envelope"]).text();
+    assert_eq!(one.lines().count(), 4);
+    assert!(
+        one.lines().all(|r| r.contains(r#""partition":0,"#)),
+        "{one}"
+    );
     // A tombstone has no value: not written without --envelope.
     assert_eq!(
         consume(dir.path(), &["src"])
@@ -850,6 +863,56 @@ fn group_members_share_partitions_and_take_over_from_a_killed_one() {
         .filter(|&id| id >= 400)
         .collect();
     assert_eq!(late.len(), 400, "after the kill, b reads every partition");
+}
+
+/// `--partition` with `--group` reads the partitions named, whatever the members read, and
+/// commits to the group (Kafka's assign()); the members still read every other partition.
+#[test]
+fn named_partitions_are_read_beside_the_groups_members() {
+    let dir = tmp();
+    let log = dir.path();
+    produce(log, &["t", "--partitions", "3"], &records(0..30)).expect_clean();
+    let mut follower = Command::new(CONSUME)
+        .args([
+            "--log-dir",
+            &s(log),
+            "t",
+            "--group",
+            "g",
+            "--partition",
+            "0",
+            "--follow",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = first_lines(follower.stdout.take().unwrap(), 1).unwrap();
+    assert_eq!(first.len(), 1);
+    let committed =
+        || consume(log, &["--lag", "--group", "g", "t"]).records()[0]["committed"].clone();
+    let start = Instant::now();
+    while committed() != json!(in_partition_zero(log)) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "partition 0 is not committed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A member of the group meanwhile reads what the follower has not committed.
+    let member = consume(log, &["t", "--group", "g", "--until-end"]);
+    member.expect_clean();
+    let in_zero = ids(&consume(log, &["t", "--partition", "0"]));
+    let theirs = ids(&member);
+    assert_eq!(theirs.len() + in_zero.len(), 30, "{theirs:?}");
+    assert!(theirs.iter().all(|id| !in_zero.contains(id)), "{theirs:?}");
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+    let lag = consume(log, &["--lag", "--group", "g", "t"]).records();
+    assert!(lag.iter().all(|l| l["lag"] == 0), "{lag:?}");
+}
+
+fn in_partition_zero(log: &Path) -> usize {
+    consume(log, &["t", "--partition", "0"]).records().len()
 }
 
 #[test]

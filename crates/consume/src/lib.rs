@@ -90,7 +90,8 @@ pub struct Args {
     )]
     pub from: String,
 
-    /// Only these partitions (repeatable).
+    /// Only these partitions (repeatable). With --group they are read whatever the group's
+    /// members read, and their offsets committed to the group (as Kafka's assign()).
     #[arg(long = "partition", value_name = "N")]
     pub partitions: Vec<u32>,
 
@@ -500,13 +501,16 @@ impl<'a> Consumer<'a> {
         let mut members = Vec::new();
         let mut ends = BTreeMap::new();
         for (i, topic) in topics.iter().enumerate() {
-            members.push(match &args.group {
-                Some(g) => Some(
-                    Member::join(log_dir, g, &topic.name, topic.config.partitions)
-                        .map_err(io_err("cannot join the group"))?,
-                ),
-                None => None,
-            });
+            // Partitions named with --partition are read without sharing them.
+            members.push(
+                match args.group.as_ref().filter(|_| args.partitions.is_empty()) {
+                    Some(g) => Some(
+                        Member::join(log_dir, g, &topic.name, topic.config.partitions)
+                            .map_err(io_err("cannot join the group"))?,
+                    ),
+                    None => None,
+                },
+            );
             for p in partitions_of(topic, &args.partitions)? {
                 let part = topic
                     .partition(p)
@@ -545,17 +549,21 @@ impl<'a> Consumer<'a> {
                         .rebalance()
                         .map_err(io_err("cannot rebalance the group"))?;
                     if !released.is_empty() {
-                        // Commit what was read from them before another member takes over.
+                        // Commit what was read from them before another member takes over;
+                        // with --checkpoint their new owner reads them again from the group's
+                        // offsets and commits them, so this run's checkpoint leaves them out.
+                        if self.args.checkpoint.is_some() {
+                            self.reached
+                                .retain(|(tt, p), _| !(*tt == t && released.contains(p)));
+                        }
                         self.commit_reached()?;
                         self.assigned
                             .retain(|a| !(a.topic == t && released.contains(&a.partition)));
+                        if let Some(member) = &mut self.members[t] {
+                            member.release(&released);
+                        }
                     }
                     owned
-                        .into_iter()
-                        .filter(|p| {
-                            self.args.partitions.is_empty() || self.args.partitions.contains(p)
-                        })
-                        .collect()
                 }
             };
             for p in wanted {

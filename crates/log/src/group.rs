@@ -5,9 +5,9 @@
 //! offsets (the next offset to read, as in Kafka), rewritten atomically under `TOPIC.lock`.
 //! Membership uses file locks, which the system releases when a process dies: each member
 //! locks its own file in `TOPIC.members/`, and owns a partition while it holds the lock on
-//! `TOPIC.claims/N`. A member takes at most its fair share, gives back what is above it, and
-//! takes over unowned partitions, so the partitions of a member that exits or is killed go to
-//! the others. Shares are those of Kafka's range assignor: with P partitions and M live
+//! `TOPIC.claims/N`. A member takes at most its fair share, gives back what is above it (once
+//! it has committed what it read from it), and takes over unowned partitions, so the
+//! partitions of a member that exits or is killed go to the others. Shares are those of Kafka's range assignor: with P partitions and M live
 //! members, each member gets P/M, and the first P mod M members to have joined one more.
 
 use std::collections::BTreeMap;
@@ -218,26 +218,28 @@ impl Member {
         Ok(live)
     }
 
-    /// Rebalances: gives back partitions above the fair share and claims unowned ones up to
-    /// it. Returns the partitions owned now, and those given back (their readers must stop).
+    /// Rebalances: claims unowned partitions up to the fair share, and picks those above it
+    /// to give back. Returns the partitions to read now, and those to give back: their readers
+    /// must stop, and commit what they read, before [`Member::release`] gives them to others.
     pub fn rebalance(&mut self) -> io::Result<(Vec<u32>, Vec<u32>)> {
         let members = self.live_members()?;
         let rank = members.iter().position(|m| *m == self.id).unwrap_or(0) as u32;
         let count = members.len() as u32;
         let share = (self.partitions / count + u32::from(rank < self.partitions % count)) as usize;
         self.share = share;
-        let mut released = Vec::new();
-        while self.claims.len() > share {
-            let (&p, _) = self.claims.iter().next_back().expect("non-empty");
-            self.claims.remove(&p);
-            released.push(p);
-        }
+        let surplus: Vec<u32> = self
+            .claims
+            .keys()
+            .rev()
+            .take(self.claims.len().saturating_sub(share))
+            .copied()
+            .collect();
         let claims_dir = self.dir.join(format!("{}.claims", self.topic));
         for p in 0..self.partitions {
             if self.claims.len() >= share {
                 break;
             }
-            if self.claims.contains_key(&p) || released.contains(&p) {
+            if self.claims.contains_key(&p) {
                 continue;
             }
             let file = OpenOptions::new()
@@ -249,7 +251,20 @@ impl Member {
                 self.claims.insert(p, file);
             }
         }
-        Ok((self.claims.keys().copied().collect(), released))
+        let owned = self
+            .claims
+            .keys()
+            .filter(|p| !surplus.contains(p))
+            .copied()
+            .collect();
+        Ok((owned, surplus))
+    }
+
+    /// Gives back partitions [`Member::rebalance`] picked, for other members to take.
+    pub fn release(&mut self, partitions: &[u32]) {
+        for p in partitions {
+            self.claims.remove(p);
+        }
     }
 
     /// Whether this member owned less than its fair share at the last rebalance: others still
@@ -285,6 +300,9 @@ mod tests {
         assert!(b.is_short() && !a.is_short());
         let (a_owned, a_released) = a.rebalance().unwrap();
         assert_eq!((a_owned, a_released), (vec![0, 1], vec![2]));
+        // Held until given back (after its offsets are committed).
+        assert_eq!(b.rebalance().unwrap().0, Vec::<u32>::new());
+        a.release(&[2]);
         assert_eq!(b.rebalance().unwrap().0, vec![2]);
         assert!(!b.is_short());
         drop(a);
@@ -298,7 +316,8 @@ mod tests {
         for _ in 0..3 {
             members.push(Member::join(dir.path(), "g", "t", 4).unwrap());
             for m in &mut members {
-                m.rebalance().unwrap();
+                let (_, surplus) = m.rebalance().unwrap();
+                m.release(&surplus);
             }
         }
         let owned: Vec<Vec<u32>> = members

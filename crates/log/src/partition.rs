@@ -365,6 +365,10 @@ impl Partition {
             return Ok(None);
         }
         let len = u32::from_le_bytes(head[..4].try_into().expect("4")) as usize;
+        // A damaged length must not make us read (or allocate) past the file.
+        if (FRAME + len) as u64 > file.metadata()?.len() {
+            return Ok(None);
+        }
         head.resize(FRAME + len, 0);
         if file.read_exact(&mut head[FRAME..]).is_err() {
             return Ok(None);
@@ -438,6 +442,18 @@ impl Partition {
 
     /// Offsets, bytes and timestamps of the partition.
     pub fn describe(&self) -> io::Result<PartitionInfo> {
+        // Retention may delete a segment while it is looked at: look again.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.describe_once() {
+                Err(e) if e.kind() == io::ErrorKind::NotFound && tries < 100 => {}
+                described => return described,
+            }
+        }
+    }
+
+    fn describe_once(&self) -> io::Result<PartitionInfo> {
         let segments = self.segments()?;
         let mut bytes = 0;
         for &base in &segments {
@@ -828,19 +844,25 @@ impl PartitionReader {
 
     /// Opens the segment holding `next_offset`, positioned by its index.
     fn open_segment(&mut self) -> io::Result<bool> {
-        let segments = list_segments(&self.dir)?;
-        let Some(&base) = segments
-            .iter()
-            .rev()
-            .find(|&&b| b <= self.next_offset)
-            .or(segments.first())
-        else {
-            return Ok(false);
-        };
-        let mut file = match File::open(segment_path(&self.dir, base, "log")) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(e),
+        // Retention may delete the segment between listing and opening it: list again, and
+        // go on from the oldest segment left.
+        let mut tries = 0;
+        let (base, mut file) = loop {
+            tries += 1;
+            let segments = list_segments(&self.dir)?;
+            let Some(&base) = segments
+                .iter()
+                .rev()
+                .find(|&&b| b <= self.next_offset)
+                .or(segments.first())
+            else {
+                return Ok(false);
+            };
+            match File::open(segment_path(&self.dir, base, "log")) {
+                Ok(f) => break (base, f),
+                Err(e) if e.kind() == io::ErrorKind::NotFound && tries < 100 => continue,
+                Err(e) => return Err(e),
+            }
         };
         let index = read_entries(&segment_path(&self.dir, base, "index"), INDEX_ENTRY)?;
         let position = index

@@ -61,7 +61,8 @@ pub struct Args {
     #[arg(long, value_name = "FIELD", conflicts_with = "envelope")]
     pub key: Option<String>,
 
-    /// Write every record to this partition (keys are still stored, as with Kafka).
+    /// Write every record to this partition, also over an envelope's own "partition" (keys are
+    /// still stored, as with Kafka).
     #[arg(long, value_name = "N")]
     pub partition: Option<u32>,
 
@@ -500,7 +501,7 @@ impl<'a> Producer<'a> {
                 }
                 Item::Envelope { line, envelope } => {
                     let record = &envelope.record;
-                    let partition = match envelope.partition.or(self.args.partition) {
+                    let partition = match self.args.partition.or(envelope.partition) {
                         Some(p) if p < partitions => p,
                         Some(p) => {
                             let line = &block.lines[*line];
