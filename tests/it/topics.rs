@@ -426,6 +426,21 @@ fn lag_reset_describe_and_lists() {
     assert!(rows
         .iter()
         .any(|r| r["oldest_unconsumed_timestamp"].is_string()));
+    // A group with nothing committed lags by what it would read: from where --from says.
+    let fresh = |from: &str| -> u64 {
+        consume(
+            dir.path(),
+            &["--lag", "--group", "new", "--from", from, "t"],
+        )
+        .records()
+        .iter()
+        .map(|r| r["lag"].as_u64().unwrap())
+        .sum()
+    };
+    assert_eq!(
+        (fresh("earliest"), fresh("latest"), fresh("-5")),
+        (100, 0, 10)
+    );
     consume(dir.path(), &["--reset", "earliest", "--group", "g", "t"]).expect_clean();
     let lag = consume(dir.path(), &["--lag", "--group", "g", "t"]).records();
     assert_eq!(

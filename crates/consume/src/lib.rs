@@ -129,7 +129,8 @@ pub struct Args {
 
     /// Show each partition's lag for --group: end offset minus committed offset (or minus the
     /// start offset, where retention deleted the committed one; or minus where --from starts,
-    /// where the committed one is past the end), and the age of the oldest unconsumed record.
+    /// where nothing is committed yet or the committed one is past the end), and the age of the
+    /// oldest unconsumed record.
     #[arg(long, requires = "group")]
     pub lag: bool,
 
@@ -246,12 +247,11 @@ pub fn run(args: Args) -> Result<()> {
                 let start = part
                     .start_offset()
                     .map_err(io_err("cannot read partition"))?;
-                // Where the group's next run starts: a committed offset past the end (a reset
-                // topic) is left for --from, as consume does.
+                // Where the group's next run starts: without a commit, or with one past the
+                // end (a reset topic), where --from says, as consume does.
                 let position = match committed.get(&p) {
                     Some(&o) if o <= end => o.max(start),
-                    Some(_) => StartSpec::parse(&args.from)?.resolve(&part)?,
-                    None => start,
+                    _ => StartSpec::parse(&args.from)?.resolve(&part)?,
                 };
                 let oldest = if position < end {
                     part.reader(position)

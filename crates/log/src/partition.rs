@@ -214,8 +214,11 @@ impl Partition {
         tail.len += bytes.len() as u64;
         // The records are in the log from here on: a failure to index them loses nothing
         // (readers scan from an earlier entry), but is still reported.
-        for (ext, data) in [("index", &index), ("timeindex", &time_index)] {
-            append_entries(&segment_path(&self.dir, tail.base, ext), data, sync)
+        for (ext, data, entry) in [
+            ("index", &index, INDEX_ENTRY),
+            ("timeindex", &time_index, TIME_ENTRY),
+        ] {
+            append_entries(&segment_path(&self.dir, tail.base, ext), data, entry, sync)
                 .map_err(|e| (to, e))?;
         }
         if sync {
@@ -551,12 +554,18 @@ fn spans_too_long(tail: &Tail, timestamp: i64, rolling: Rolling) -> bool {
 
 /// Appends whole entries to an index file; a failed write is cut back so that the entries
 /// after it stay aligned.
-fn append_entries(path: &Path, data: &[u8], sync: bool) -> io::Result<()> {
+fn append_entries(path: &Path, data: &[u8], entry: usize, sync: bool) -> io::Result<()> {
     if data.is_empty() {
         return Ok(());
     }
     let mut file = OpenOptions::new().create(true).append(true).open(path)?;
-    let len = file.metadata()?.len();
+    let mut len = file.metadata()?.len();
+    // An entry cut short (by a power cut) is dropped, so that the new ones stay aligned.
+    let torn = len % entry as u64;
+    if torn != 0 {
+        len -= torn;
+        file.set_len(len)?;
+    }
     if let Err(e) = file.write_all(data) {
         let _ = file.set_len(len);
         return Err(e);
@@ -906,6 +915,34 @@ mod tests {
             batch.push_record(r);
         }
         batch
+    }
+
+    #[test]
+    fn an_index_entry_cut_short_is_dropped_before_the_next_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Partition::open(dir.path()).unwrap();
+        let big = "x".repeat(5000);
+        let append = |from: i64| {
+            let records: Vec<_> = (from..from + 3).map(|i| record(i, &big)).collect();
+            p.append(&mut batch(&records), ROLL, false).unwrap();
+        };
+        append(0);
+        // A power cut left half an entry in each index.
+        for (ext, entry) in [("index", INDEX_ENTRY), ("timeindex", TIME_ENTRY)] {
+            let path = segment_path(dir.path(), 0, ext);
+            let mut bytes = fs::read(&path).unwrap();
+            bytes.extend(vec![0xab; entry / 2]);
+            fs::write(&path, bytes).unwrap();
+        }
+        append(3);
+        for (ext, entry) in [("index", INDEX_ENTRY), ("timeindex", TIME_ENTRY)] {
+            let len = fs::metadata(segment_path(dir.path(), 0, ext))
+                .unwrap()
+                .len();
+            assert_eq!(len, 6 * entry as u64, "{ext}");
+        }
+        assert_eq!(read_all(&p, 4)[0].0, 4);
+        assert_eq!(p.offset_for_time(5).unwrap(), 5);
     }
 
     fn read_all(p: &Partition, from: u64) -> Vec<(u64, String)> {

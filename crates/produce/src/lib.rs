@@ -622,12 +622,15 @@ impl<'a> Producer<'a> {
         })
     }
 
+    /// Writes every partition's batch, also after one fails; returns the first failure.
     fn flush_all(&mut self) -> Result<()> {
         let partitions: Vec<u32> = self.batches.keys().copied().collect();
+        let mut first_failure = Ok(());
         for p in partitions {
-            self.flush(p)?;
+            let flushed = self.flush(p);
+            first_failure = first_failure.and(flushed);
         }
-        Ok(())
+        first_failure
     }
 }
 
