@@ -303,6 +303,52 @@ fn a_follower_of_a_deleted_topic_says_so_and_fails() {
 
 /// `consume --follow | head`: the follower ends when head does, though no record comes to
 /// find the pipe closed, what head took stays committed, and --stats still reports the run.
+/// A producer that outlives its topic's deletion fails rather than make the topic again
+/// (or write to files nobody reads).
+#[test]
+fn a_producer_of_a_deleted_topic_fails() {
+    let dir = tmp();
+    let log = dir.path();
+    // Keys by the partition (of 2) they go to.
+    let keys: Vec<String> = (0..20).map(|i| format!("k{i}")).collect();
+    let probe: String = keys
+        .iter()
+        .map(|k| format!("{{\"k\":\"{k}\"}}\n"))
+        .collect();
+    produce(
+        log,
+        &["probe", "--key", "k", "--partitions", "2"],
+        probe.as_bytes(),
+    )
+    .expect_clean();
+    let in_partition = |p: u64| -> String {
+        let envelopes = consume(log, &["probe", "--envelope", "--partition", &p.to_string()]);
+        envelopes.records()[0]["key"].as_str().unwrap().to_string()
+    };
+    let (first, second) = (in_partition(0), in_partition(1));
+    let mut producer = Command::new(PRODUCE)
+        .args(["--log-dir", &s(log), "t", "--key", "k", "--partitions", "2"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = producer.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, format!("{{\"k\":\"{first}\"}}\n").as_bytes()).unwrap();
+    let start = Instant::now();
+    while consume(log, &["t"]).records().is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(10), "not written");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    produce(log, &["t", "--delete-topic"], b"").expect_clean();
+    std::io::Write::write_all(&mut stdin, format!("{{\"k\":\"{second}\"}}\n").as_bytes()).unwrap();
+    drop(stdin);
+    let out = producer.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("was the topic deleted?"), "{stderr}");
+    assert!(!log.join("t").exists());
+}
+
 #[test]
 fn a_follower_ends_as_soon_as_its_reader_does() {
     let dir = tmp();

@@ -67,9 +67,15 @@ fn segment_path(dir: &Path, base: u64, ext: &str) -> PathBuf {
 }
 
 impl Partition {
-    /// The partition stored in `dir` (created when missing).
+    /// The partition stored in `dir`, made with its topic: one that is gone was deleted, and
+    /// is not made again by writing to it.
     pub fn open(dir: &Path) -> io::Result<Self> {
-        fs::create_dir_all(dir)?;
+        if !dir.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{} does not exist: was the topic deleted?", dir.display()),
+            ));
+        }
         Ok(Partition {
             dir: dir.to_path_buf(),
             tail: std::sync::Mutex::new(None),

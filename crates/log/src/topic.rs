@@ -110,7 +110,7 @@ impl Topic {
         let dir = log_dir.join(name);
         fs::create_dir_all(&dir)?;
         for p in 0..config.partitions {
-            Partition::open(&dir.join(p.to_string()))?;
+            fs::create_dir_all(dir.join(p.to_string()))?;
         }
         let mut temp = tempfile::NamedTempFile::new_in(&dir)?;
         io::Write::write_all(
