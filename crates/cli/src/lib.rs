@@ -154,8 +154,8 @@ pub fn main_with(program: &str, run: impl FnOnce() -> Result<()>) -> ExitCode {
 pub const EXIT_STATUS: &str = "\
 Exit status:
   0  success; also when stdout is closed early (as by `| head`; bad records met until then
-     are still reported), and when bad records were handled by
-     --on-error skip or dead-letter (they are counted on stderr and in --stats)
+     are still reported), and when bad records were handled by --on-error skip or
+     dead-letter (they are counted on stderr and in --stats)
   1  failure: an input or output error, or a bad record under --on-error fail
   2  usage error: a bad option or argument";
 

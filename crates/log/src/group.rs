@@ -7,8 +7,9 @@
 //! locks its own file in `TOPIC.members/`, and owns a partition while it holds the lock on
 //! `TOPIC.claims/N`. A member takes at most its fair share, gives back what is above it (once
 //! it has committed what it read from it), and takes over unowned partitions, so the
-//! partitions of a member that exits or is killed go to the others. Shares are those of Kafka's range assignor: with P partitions and M live
-//! members, each member gets P/M, and the first P mod M members to have joined one more.
+//! partitions of a member that exits or is killed go to the others. Shares are those of
+//! Kafka's range assignor: with P partitions and M live members, each member gets P/M, and
+//! the first P mod M members to have joined one more.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
