@@ -301,8 +301,6 @@ fn a_follower_of_a_deleted_topic_says_so_and_fails() {
     );
 }
 
-/// `consume --follow | head`: the follower ends when head does, though no record comes to
-/// find the pipe closed, what head took stays committed, and --stats still reports the run.
 /// A producer that outlives its topic's deletion fails rather than make the topic again
 /// (or write to files nobody reads).
 #[test]
@@ -349,6 +347,8 @@ fn a_producer_of_a_deleted_topic_fails() {
     assert!(!log.join("t").exists());
 }
 
+/// `consume --follow | head`: the follower ends when head does, though no record comes to
+/// find the pipe closed, what head took stays committed, and --stats still reports the run.
 #[test]
 fn a_follower_ends_as_soon_as_its_reader_does() {
     let dir = tmp();
@@ -949,10 +949,11 @@ fn named_partitions_are_read_beside_the_groups_members() {
         .unwrap();
     let first = first_lines(follower.stdout.take().unwrap(), 1).unwrap();
     assert_eq!(first.len(), 1);
+    let in_zero = ids(&consume(log, &["t", "--partition", "0"]));
     let committed =
         || consume(log, &["--lag", "--group", "g", "t"]).records()[0]["committed"].clone();
     let start = Instant::now();
-    while committed() != json!(in_partition_zero(log)) {
+    while committed() != json!(in_zero.len()) {
         assert!(
             start.elapsed() < Duration::from_secs(10),
             "partition 0 is not committed"
@@ -962,7 +963,6 @@ fn named_partitions_are_read_beside_the_groups_members() {
     // A member of the group meanwhile reads what the follower has not committed.
     let member = consume(log, &["t", "--group", "g", "--until-end"]);
     member.expect_clean();
-    let in_zero = ids(&consume(log, &["t", "--partition", "0"]));
     let theirs = ids(&member);
     assert_eq!(theirs.len() + in_zero.len(), 30, "{theirs:?}");
     assert!(theirs.iter().all(|id| !in_zero.contains(id)), "{theirs:?}");
@@ -970,10 +970,6 @@ fn named_partitions_are_read_beside_the_groups_members() {
     follower.wait().unwrap();
     let lag = consume(log, &["--lag", "--group", "g", "t"]).records();
     assert!(lag.iter().all(|l| l["lag"] == 0), "{lag:?}");
-}
-
-fn in_partition_zero(log: &Path) -> usize {
-    consume(log, &["t", "--partition", "0"]).records().len()
 }
 
 #[test]
