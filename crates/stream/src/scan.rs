@@ -6,6 +6,8 @@
 use std::ops::Range;
 
 mod fast;
+mod masks;
+mod objects;
 
 /// Deepest nesting accepted (as serde_json does), so a hostile line cannot exhaust the stack.
 const MAX_DEPTH: usize = 128;
@@ -67,7 +69,7 @@ pub fn validate_object(line: &[u8]) -> Result<(), String> {
 
 /// Checks `line` and lists its fields, when asked, into `fields` (which is empty).
 fn check_object(line: &[u8], mut fields: Option<&mut Vec<FieldSpan>>) -> Result<(), String> {
-    match fast::scan_object(line, fields.as_deref_mut()) {
+    match fast_scan(line, fields.as_deref_mut()) {
         Some(true) => return Ok(()),
         Some(false) if std::str::from_utf8(line).is_ok() => return Ok(()),
         _ => {
@@ -85,6 +87,18 @@ fn check_object(line: &[u8], mut fields: Option<&mut Vec<FieldSpan>>) -> Result<
     scan_object_slowly(line, fields)
 }
 
+/// The fast paths' verdict on `line`: `Some(ascii)` when it is certainly one JSON object (its
+/// fields listed, when asked); `None` when the scanner must decide. A record without arrays
+/// whose fields are not wanted is checked on bit masks alone; the others by a walk over them.
+fn fast_scan(line: &[u8], fields: Option<&mut Vec<FieldSpan>>) -> Option<bool> {
+    if fields.is_none() {
+        if let Some(ascii) = objects::validate(line) {
+            return Some(ascii);
+        }
+    }
+    fast::scan_object(line, fields)
+}
+
 /// [`object_fields`] for text already known to be UTF-8.
 pub fn object_fields_text(text: &str, fields: &mut Vec<FieldSpan>) -> Result<(), String> {
     fields.clear();
@@ -98,7 +112,7 @@ pub fn validate_object_text(text: &str) -> Result<(), String> {
 
 /// Scans one object (the text is valid UTF-8), listing its top-level fields into `fields`.
 fn scan_object(line: &[u8], mut fields: Option<&mut Vec<FieldSpan>>) -> Result<(), String> {
-    if fast::scan_object(line, fields.as_deref_mut()).is_some() {
+    if fast_scan(line, fields.as_deref_mut()).is_some() {
         return Ok(());
     }
     if let Some(fields) = fields.as_deref_mut() {

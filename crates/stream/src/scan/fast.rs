@@ -6,138 +6,30 @@
 //! (an error, a `\u` escape of a UTF-16 surrogate, nesting deeper than allowed) it gives up and the byte-by-byte
 //! scanner decides, so errors and their messages come from one place.
 
+use super::masks::{Blocks, AVAILABLE, BLOCK};
 use super::{FieldSpan, Scanner, MAX_DEPTH};
-
-/// Bytes classified at once.
-const BLOCK: usize = 64;
-
-/// The classes of one block's bytes, a bit per byte (bit `i` is byte `i`).
-#[derive(Default)]
-struct Classes {
-    quote: u64,
-    backslash: u64,
-    /// `{ } [ ] : ,`
-    operator: u64,
-    /// space, tab, line feed, carriage return
-    whitespace: u64,
-    /// bytes below 0x20
-    control: u64,
-    /// bytes from 0x80 on
-    high: u64,
-    /// `0` to `9`
-    digit: u64,
-}
-
-/// Classifies a block's bytes with SSE2, which every x86_64 processor has.
-#[cfg(target_arch = "x86_64")]
-fn classify(block: &[u8; BLOCK]) -> Classes {
-    use safe_arch::*;
-    let splat = |b: u8| set_splat_i8_m128i(b as i8);
-    let (quote, backslash, colon, comma) = (splat(b'"'), splat(b'\\'), splat(b':'), splat(b','));
-    let (space, tab, lf, cr) = (splat(b' '), splat(b'\t'), splat(b'\n'), splat(b'\r'));
-    // `{` and `[` differ only in bit 5, as do `}` and `]`.
-    let (bit5, open, close, below_space) = (splat(0x20), splat(b'{'), splat(b'}'), splat(0x1f));
-    let (zero, nine) = (splat(b'0'), splat(9));
-    let mut classes = Classes::default();
-    for (i, chunk) in block.chunks_exact(16).enumerate() {
-        let v = load_unaligned_m128i(chunk.try_into().expect("16 bytes"));
-        let bits = |m: m128i| u64::from(move_mask_i8_m128i(m) as u16) << (16 * i);
-        let eq = cmp_eq_mask_i8_m128i;
-        let folded = bitor_m128i(v, bit5);
-        classes.quote |= bits(eq(v, quote));
-        classes.backslash |= bits(eq(v, backslash));
-        classes.operator |= bits(bitor_m128i(
-            bitor_m128i(eq(folded, open), eq(folded, close)),
-            bitor_m128i(eq(v, colon), eq(v, comma)),
-        ));
-        classes.whitespace |= bits(bitor_m128i(
-            bitor_m128i(eq(v, space), eq(v, tab)),
-            bitor_m128i(eq(v, lf), eq(v, cr)),
-        ));
-        classes.control |= bits(eq(max_u8_m128i(v, below_space), below_space));
-        classes.high |= bits(v);
-        // Digits are the bytes that end up at most 9 (unsigned) once `0` is taken away.
-        let from_zero = sub_i8_m128i(v, zero);
-        classes.digit |= bits(eq(max_u8_m128i(from_zero, nine), nine));
-    }
-    classes
-}
-
-/// Without SIMD there is no fast path.
-#[cfg(not(target_arch = "x86_64"))]
-fn classify(_: &[u8; BLOCK]) -> Classes {
-    unreachable!("the fast path is only taken on x86_64")
-}
-
-/// Whether this machine has the fast path.
-const AVAILABLE: bool = cfg!(target_arch = "x86_64");
-
-/// Each bit set where an odd number of set bits precede it or sit on it (inclusive prefix XOR):
-/// for quotes, the bits inside strings, opening quote included and closing quote excluded.
-fn prefix_xor(mut x: u64) -> u64 {
-    for shift in [1, 2, 4, 8, 16, 32] {
-        x ^= x << shift;
-    }
-    x
-}
-
-/// The bytes escaped by a backslash: the one after each backslash that is not itself escaped.
-/// `carry` says whether the previous block's last byte escapes this block's first one.
-fn escaped(backslash: u64, carry: &mut bool) -> u64 {
-    let mut escaped = u64::from(*carry);
-    let mut escapes = backslash & !escaped;
-    *carry = false;
-    while escapes != 0 {
-        let at = escapes.trailing_zeros();
-        if at == 63 {
-            *carry = true;
-        } else {
-            escaped |= 1 << (at + 1);
-        }
-        escapes &= !(1 << at) & !escaped;
-    }
-    escaped
-}
 
 /// The structural bytes of a text in order: `{ } [ ] : ,`, the opening quote of each string
 /// and the first byte of each number or literal. String contents and whitespace are skipped.
 struct Tokens<'a> {
-    text: &'a [u8],
-    /// The next block to classify.
-    next_block: usize,
+    blocks: Blocks<'a, false>,
     /// Tokens of the current block not yet taken, and the block's offset.
     pending: u64,
     base: usize,
-    /// All ones while a string continues into the next block.
-    in_string: u64,
-    escape_carry: bool,
-    /// 1 when the previous block ended inside a number or literal.
-    scalar_carry: u64,
     /// The current block's bytes of numbers and literals...
     scalar: u64,
     /// ...and its digits.
     digit: u64,
-    /// Bytes from 0x80 on, seen so far.
-    high: u64,
-    /// Something the fast path leaves to the scanner (a control character in a string, a
-    /// surrogate `\u` escape, an invalid escape).
-    unsure: bool,
 }
 
 impl<'a> Tokens<'a> {
     fn new(text: &'a [u8]) -> Self {
         Tokens {
-            text,
-            next_block: 0,
+            blocks: Blocks::new(text),
             pending: 0,
             base: 0,
-            in_string: 0,
-            escape_carry: false,
-            scalar_carry: 0,
             scalar: 0,
             digit: 0,
-            high: 0,
-            unsure: false,
         }
     }
 
@@ -151,63 +43,19 @@ impl<'a> Tokens<'a> {
         }
         let at = self.base + self.pending.trailing_zeros() as usize;
         self.pending &= self.pending - 1;
-        Some((at, self.text[at]))
+        Some((at, self.blocks.text[at]))
     }
 
     /// Finds the tokens of the next block; false at the end of the text or when unsure.
     #[inline(never)]
     fn classify_next_block(&mut self) -> bool {
-        let base = self.next_block * BLOCK;
-        if base >= self.text.len() || self.unsure {
+        let Some(block) = self.blocks.next() else {
             return false;
-        }
-        self.next_block += 1;
-        let chunk = &self.text[base..self.text.len().min(base + BLOCK)];
-        let mut padded = [b' '; BLOCK];
-        let block: &[u8; BLOCK] = match chunk.try_into() {
-            Ok(block) => block,
-            Err(_) => {
-                padded[..chunk.len()].copy_from_slice(chunk);
-                &padded
-            }
         };
-        let c = classify(block);
-        self.high |= c.high;
-        let quotes = if c.backslash == 0 && !self.escape_carry {
-            c.quote
-        } else {
-            let escaped = escaped(c.backslash, &mut self.escape_carry);
-            let mut rest = escaped;
-            while rest != 0 {
-                let at = rest.trailing_zeros() as usize;
-                let valid = match block[at] {
-                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => true,
-                    b'u' => is_plain_unicode_escape(self.text, base + at),
-                    _ => false,
-                };
-                if !valid {
-                    self.unsure = true;
-                    return false;
-                }
-                rest &= rest - 1;
-            }
-            c.quote & !escaped
-        };
-        let strings = prefix_xor(quotes) ^ self.in_string;
-        self.in_string = ((strings as i64) >> 63) as u64;
-        if c.control & strings != 0 {
-            self.unsure = true;
-            return false;
-        }
-        let outside = !strings;
-        // Numbers and literals (and anything that is not JSON, which they then reject).
-        let scalar = outside & !(c.operator | c.whitespace | quotes);
-        let scalar_starts = scalar & !((scalar << 1) | self.scalar_carry);
-        self.scalar_carry = scalar >> 63;
-        self.scalar = scalar;
-        self.digit = c.digit;
-        self.pending = (c.operator & outside) | (quotes & strings) | scalar_starts;
-        self.base = base;
+        self.scalar = block.scalar;
+        self.digit = block.digit;
+        self.pending = block.operator | block.string_starts | block.scalar_starts;
+        self.base = block.base;
         true
     }
 }
@@ -229,21 +77,8 @@ impl Tokens<'_> {
         let all = (1u64 << digits) - 1;
         digits > 0
             && (self.digit >> (bit + sign)) & all == all
-            && (digits == 1 || self.text[at + sign] != b'0')
+            && (digits == 1 || self.blocks.text[at + sign] != b'0')
     }
-}
-
-/// Whether the `u` at `at` starts four hex digits outside the UTF-16 surrogates (a surrogate
-/// must pair with the next escape: that is left to the scanner).
-fn is_plain_unicode_escape(text: &[u8], at: usize) -> bool {
-    let Some(hex) = text.get(at + 1..at + 5) else {
-        return false;
-    };
-    let digit = |b: u8| (b as char).to_digit(16);
-    let unit = hex
-        .iter()
-        .try_fold(0, |unit, &b| Some(unit * 16 + digit(b)?));
-    unit.is_some_and(|unit| !(0xd800..0xe000).contains(&unit))
 }
 
 /// Checks that `text` is exactly one JSON object, listing its top-level fields into `fields`
@@ -259,8 +94,8 @@ pub(super) fn scan_object(text: &[u8], fields: Option<&mut Vec<FieldSpan>>) -> O
         return None;
     }
     object(&mut tokens, 0, fields)?;
-    let ended = tokens.next().is_none() && !tokens.unsure;
-    ended.then_some(tokens.high == 0)
+    let ended = tokens.next().is_none() && !tokens.blocks.unsure;
+    ended.then_some(tokens.blocks.high == 0)
 }
 
 /// The rest of an object whose `{` was taken.
@@ -284,8 +119,8 @@ fn object(t: &mut Tokens, depth: usize, mut fields: Option<&mut Vec<FieldSpan>>)
         let (end, after) = t.next()?;
         if let Some(fields) = fields.as_deref_mut() {
             fields.push(FieldSpan {
-                key: key_start..trim_end(t.text, colon),
-                value: value_start..trim_end(t.text, end),
+                key: key_start..trim_end(t.blocks.text, colon),
+                value: value_start..trim_end(t.blocks.text, end),
             });
         }
         match after {
@@ -323,7 +158,7 @@ fn value(t: &mut Tokens, at: usize, first: u8, depth: usize) -> Option<()> {
         b'{' => object(t, depth + 1, None),
         b'[' => array(t, depth + 1),
         _ if t.is_integer(at, first) => Some(()),
-        _ => scalar_is_valid(t.text, at),
+        _ => scalar_is_valid(t.blocks.text, at),
     }
 }
 
@@ -337,7 +172,7 @@ fn trim_end(text: &[u8], mut end: usize) -> usize {
 
 /// Checks the number or literal at `at`: valid, and followed by whitespace, a structural
 /// byte, a quote or the end (anything else would be part of it).
-fn scalar_is_valid(text: &[u8], at: usize) -> Option<()> {
+pub(super) fn scalar_is_valid(text: &[u8], at: usize) -> Option<()> {
     let end = match text[at] {
         b'-' | b'0'..=b'9' => match integer_end(text, at) {
             Some(end) if ends_value(text, end) => return Some(()),

@@ -1,0 +1,358 @@
+//! The fastest check, for records without arrays (objects of scalars, strings and objects): the
+//! grammar is checked on whole blocks of bit masks, with no walk from token to token.
+//!
+//! Without arrays, every token's class decides which class may follow it: a string after `{`
+//! or `,` is a key and only `:` may follow it; after `:` comes a value, a string, number,
+//! literal or `{`; after a value's end (a string or scalar after `:`, or `}`) only `,` or `}`.
+//! "The tokens that follow a class" is one addition over a block's masks: a bit added just
+//! past each of the class's tokens carries through the gap (whitespace, string or number
+//! bytes) up to the next token. Nesting is checked by counting braces at each `}`.
+//!
+//! Like the walk, it only ever says "valid" when the text certainly is one JSON object; for
+//! anything else it gives up and leaves the text to the walk and the scanner.
+
+use super::fast::scalar_is_valid;
+use super::masks::{Block, Blocks, AVAILABLE};
+use super::MAX_DEPTH;
+
+/// Checks that `text` is exactly one JSON object without arrays. `Some(ascii)` when it is
+/// valid (UTF-8 is not checked here: `ascii` says whether all bytes are below 0x80); `None`
+/// when it is not, or has arrays, or else needs a closer look.
+pub(super) fn validate(text: &[u8]) -> Option<bool> {
+    if !AVAILABLE {
+        return None;
+    }
+    let mut blocks = Blocks::<true>::new(text);
+    let mut check = Check::default();
+    while let Some(block) = blocks.next() {
+        check.block(text, &block)?;
+    }
+    (!blocks.unsure && check.finished()).then_some(blocks.high == 0)
+}
+
+/// The tokens that follow a class's tokens in one block, carrying into the next block when a
+/// gap reaches its end. `gaps` has a bit set for every byte that is not a token.
+#[inline(always)]
+fn follows(gaps: u64, class: u64, carry: &mut u64) -> u64 {
+    let (sum, over) = gaps.overflowing_add(class << 1);
+    let (sum, over_again) = sum.overflowing_add(*carry);
+    *carry = u64::from(over | over_again) | (class >> 63);
+    sum & !gaps
+}
+
+/// What one block tells the next.
+struct Check {
+    /// Carries of [`follows`]: the start of the text (its first token must be `{`), `{` and
+    /// `,` (a key comes next), keys, `:` and value ends.
+    start: u64,
+    key_before: u64,
+    key: u64,
+    colon: u64,
+    value_end: u64,
+    /// A number's `-` or leading `0` was the block's last byte.
+    minus_carry: u64,
+    zero_carry: u64,
+    /// Where the number or literal that the last block ended in starts.
+    scalar_start: usize,
+    /// Open objects after the blocks so far, and `{` seen in all.
+    depth: u32,
+    opened: u32,
+    /// The outermost object was closed: nothing may follow.
+    closed: bool,
+}
+
+impl Default for Check {
+    fn default() -> Self {
+        Check {
+            start: 1,
+            key_before: 0,
+            key: 0,
+            colon: 0,
+            value_end: 0,
+            minus_carry: 0,
+            zero_carry: 0,
+            scalar_start: 0,
+            depth: 0,
+            opened: 0,
+            closed: false,
+        }
+    }
+}
+
+impl Check {
+    /// Checks one block; `None` when it breaks the grammar or needs a closer look.
+    #[inline(always)]
+    fn block(&mut self, text: &[u8], block: &Block) -> Option<()> {
+        let d = &block.detail;
+        let operator = block.operator;
+        if d.bracket & operator != 0 {
+            return None;
+        }
+        let (open, close) = (d.open & operator, d.close & operator);
+        let (colon, comma) = (d.colon & operator, d.comma & operator);
+        let (strings, scalars) = (block.string_starts, block.scalar_starts);
+        let tokens = operator | strings | scalars;
+        let gaps = !tokens;
+        if self.closed && tokens != 0 {
+            return None;
+        }
+
+        let mut wrong = follows(gaps, 0, &mut self.start) & !open;
+        let after_key_before = follows(gaps, open | comma, &mut self.key_before);
+        wrong |= after_key_before & !strings;
+        let keys = strings & after_key_before;
+        wrong |= follows(gaps, keys, &mut self.key) & !colon;
+        let after_colon = follows(gaps, colon, &mut self.colon);
+        wrong |= after_colon & !(strings | scalars | open);
+        let value_ends = ((strings | scalars) & after_colon) | close;
+        wrong |= follows(gaps, value_ends, &mut self.value_end) & !(comma | close);
+        if wrong != 0 {
+            return None;
+        }
+
+        self.numbers(text, block)?;
+        self.nesting(open, close, tokens)
+    }
+
+    /// Checks the block's numbers and literals: integers from the masks alone, anything else
+    /// (fractions, exponents, `true`, a leading zero) one by one.
+    #[inline(always)]
+    fn numbers(&mut self, text: &[u8], block: &Block) -> Option<()> {
+        let d = &block.detail;
+        let (scalar, starts, digit) = (block.scalar, block.scalar_starts, block.digit);
+        let minus = starts & d.minus;
+        // Marks carried from the previous block belong to the number it ended in.
+        let inherited = self.minus_carry | self.zero_carry;
+        let first_digits = (starts & !d.minus) | (minus << 1) | self.minus_carry;
+        self.minus_carry = minus >> 63;
+        let leading_zeros = first_digits & d.zero;
+        let after_zero = (leading_zeros << 1) | self.zero_carry;
+        self.zero_carry = leading_zeros >> 63;
+        // Integers: digits, one `-` before them, no `0` before other digits.
+        let odd = (scalar & !digit & !minus) | (first_digits & !digit) | (after_zero & digit);
+        // The bytes of a number or literal that the previous block ended in.
+        let continued = if starts & 1 == 1 {
+            0
+        } else {
+            scalar & !scalar.wrapping_add(1)
+        };
+        let carried = self.scalar_start;
+        if scalar >> 63 == 1 {
+            let run = (!scalar).leading_zeros() as usize;
+            if run < 64 || continued == 0 {
+                self.scalar_start = block.base + 64 - run;
+            }
+        }
+        if odd == 0 {
+            return Some(());
+        }
+        if odd & (continued | inherited) != 0 {
+            scalar_is_valid(text, carried)?;
+        }
+        let mut rest = starts;
+        while rest != 0 {
+            scalar_is_valid(text, block.base + rest.trailing_zeros() as usize)?;
+            rest &= rest - 1;
+        }
+        Some(())
+    }
+
+    /// Counts nesting at each brace: the outermost object must close at the last token.
+    #[inline(always)]
+    fn nesting(&mut self, open: u64, close: u64, tokens: u64) -> Option<()> {
+        self.opened += open.count_ones();
+        if self.opened as usize > MAX_DEPTH {
+            return None;
+        }
+        let mut closes = close;
+        while closes != 0 {
+            let at = closes.trailing_zeros();
+            let upto = u64::MAX >> (63 - at);
+            let depth = self.depth + (open & upto).count_ones() - (close & upto).count_ones();
+            if depth == 0 {
+                if tokens >> at != 1 {
+                    return None;
+                }
+                self.closed = true;
+            }
+            closes &= closes - 1;
+        }
+        self.depth = (self.depth + open.count_ones()).checked_sub(close.count_ones())?;
+        Some(())
+    }
+
+    /// Whether the text ended with its outermost object closed.
+    fn finished(&self) -> bool {
+        self.closed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scan::fast::scan_object;
+
+    /// The check accepts only what the walk accepts, and all of it but arrays, `{}` and
+    /// numbers it leaves to the walk.
+    fn agrees(text: &str) {
+        let bitwise = validate(text.as_bytes());
+        let walk = scan_object(text.as_bytes(), None);
+        if bitwise.is_some() {
+            assert_eq!(bitwise, walk, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn takes_records_without_arrays() {
+        for text in [
+            r#"{"year":2013,"carrier":"UA","dep_delay":-2.5e1,"tailnum":null,"ok":true}"#,
+            r#" { "a" : 1 , "b" : { "c" : { "d" : "x\"y\\" } } , "e" : -0 } "#,
+            r#"{"q":"a \\\" b \/ \n\t\r\b\f","":""}"#,
+            r#"{"caf\u00e9":"\u0041\uFFFF\ud7ff\ue000"}"#,
+            "{\"é\":\"日本\",\"z\":{\"y\":{\"x\":0}}}",
+            "\t{\"a\"\r\n:\n1}\n",
+        ] {
+            assert!(validate(text.as_bytes()).is_some(), "{text}");
+            agrees(text);
+        }
+        assert_eq!(validate(b"{\"a\":1}"), Some(true));
+        assert_eq!(validate("{\"a\":\"é\"}".as_bytes()), Some(false));
+    }
+
+    #[test]
+    fn rejects_what_is_not_one_object() {
+        for text in [
+            "",
+            " ",
+            "{",
+            "}",
+            "1",
+            "\"a\"",
+            "[]",
+            r#"{"a":[1]}"#,
+            r#"{"a"}"#,
+            r#"{"a":}"#,
+            r#"{"a":1,}"#,
+            r#"{,}"#,
+            r#"{"a":1 "b":2}"#,
+            r#"{"a":01}"#,
+            r#"{"a":-01}"#,
+            r#"{"a":1.}"#,
+            r#"{"a":-}"#,
+            r#"{"a":--1}"#,
+            r#"{"a":1-}"#,
+            r#"{"a":1x}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":truex}"#,
+            r#"{"a":"x"1}"#,
+            r#"{"a":"x""y"}"#,
+            r#"{"a":1}}"#,
+            r#"{"a":1} {}"#,
+            r#"{"a":1},{"b":2}"#,
+            r#"{"a":1}x"#,
+            r#"{"a":{"b":1}"#,
+            r#"{"a":{"b":1}}}"#,
+            r#"{"a":"\x"}"#,
+            r#"{"a":'x'}"#,
+            r#"{a:1}"#,
+            r#"{"a"::1}"#,
+            r#"{"a":1:2}"#,
+            r#"{"a" 1}"#,
+            r#"{"a":1,"b"}"#,
+            r#"{"a":{}"#,
+            r#"{"a":1}{"b":2}"#,
+            r#"{"a":"b":1}"#,
+            r#"{"a",1}"#,
+            "{\"a\":1}\x0c",
+            "\x0c{}",
+            "{\"a\":\"tab\there\"}",
+            "{\"a\":1\u{b9}}",
+            "{\"a\":\"unterminated}",
+        ] {
+            assert_eq!(validate(text.as_bytes()), None, "{text}");
+        }
+        let deep = format!(
+            "{}{}",
+            "{\"a\":".repeat(128),
+            "1".to_owned() + &"}".repeat(128)
+        );
+        assert!(validate(deep.as_bytes()).is_some());
+        let deeper = format!(
+            "{}{}",
+            "{\"a\":".repeat(129),
+            "1".to_owned() + &"}".repeat(129)
+        );
+        assert_eq!(validate(deeper.as_bytes()), None);
+    }
+
+    #[test]
+    fn agrees_at_every_alignment() {
+        for pad in 0..130 {
+            let spaces = " ".repeat(pad);
+            for body in [
+                r#""k":"v""#,
+                r#""k":"\u00e9\\u0041\u20AC""#,
+                r#""k":"\\\"""#,
+                r#""k\\":{"x":12345,"y":-0.5e-7,"z":"x"}"#,
+                r#""k":12 34"#,
+                r#""k":"a"  ,  "b":{"c":"}"}"#,
+                r#""k":1234567890123456789012"#,
+                r#""k":-1234567890123456789012"#,
+                r#""k":01"#,
+                r#""k":-01"#,
+                r#""k":-"#,
+                r#""k":--1"#,
+                r#""k":1-"#,
+                r#""k":12a"#,
+                r#""k":2."#,
+                r#""k":00"#,
+                r#""k":9"x""#,
+                r#""k":true,"l":false,"m":null"#,
+                r#""k":{"l":{}},"m":0"#,
+            ] {
+                agrees(&format!("{{{spaces}{body}}}"));
+                agrees(&format!("{spaces}{{{body}{spaces}}}{spaces}"));
+                agrees(&format!("{{\"p\":\"{spaces}\",{body}}}"));
+                agrees(&format!("{{\"p\":{pad},{body},\"q\":\"{spaces}\"}}"));
+            }
+        }
+    }
+
+    #[test]
+    fn agrees_on_random_mutations() {
+        let seeds = [
+            r#"{"a":{"b":"c\"d","x":{"y":true}},"n":null,"e":-1.5e3,"f":{"g":0},"h":"\\"}"#,
+            r#"{"year":2013,"month":1,"carrier":"UA","tailnum":"N14228","delay":-20,"ok":false}"#,
+            r#"{"caf\u00e9":"\u00E9t\u00e9","n":-0.5,"m":1e-3,"z":10}"#,
+        ];
+        let alphabet = b"{}[]:,\"\\ \t\n0123456789-+.eEtruefalsnlABCDFu\x01\x7f";
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut taken = 0;
+        for _ in 0..300_000 {
+            let mut text = seeds[(next() % 3) as usize].as_bytes().to_vec();
+            for _ in 0..(next() % 3 + 1) {
+                let at = (next() as usize) % (text.len() + 1);
+                let byte = alphabet[(next() as usize) % alphabet.len()];
+                match next() % 3 {
+                    0 if at < text.len() => text[at] = byte,
+                    1 if at < text.len() => {
+                        text.remove(at);
+                    }
+                    _ => text.insert(at, byte),
+                }
+            }
+            let spaces = " ".repeat((next() % 64) as usize);
+            let text = format!("{spaces}{}", String::from_utf8(text).expect("ASCII"));
+            taken += usize::from(validate(text.as_bytes()).is_some());
+            agrees(&text);
+        }
+        // Mutations that keep the record valid are taken, not left to the walk.
+        assert!(taken > 10_000, "{taken}");
+    }
+}
