@@ -31,8 +31,10 @@ pub(super) struct Detail {
     pub open: u64,
     /// `}`
     pub close: u64,
-    /// `[` and `]`
-    pub bracket: u64,
+    /// `[`
+    pub open_bracket: u64,
+    /// `]`
+    pub close_bracket: u64,
     pub colon: u64,
     pub comma: u64,
     pub minus: u64,
@@ -76,8 +78,8 @@ fn classify(block: &[u8; BLOCK]) -> Classes {
 }
 
 /// [`classify`] and the [`Detail`] classes, in fewer steps for the common block that has no
-/// backslash, control character or bracket: whitespace is then every byte up to a space, and
-/// the operators are told apart by two of their bits.
+/// backslash or control character: whitespace is then every byte up to a space. The operators
+/// are told apart by two of their bits.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn classify_in_detail(block: &[u8; BLOCK]) -> Classes {
@@ -88,9 +90,11 @@ fn classify_in_detail(block: &[u8; BLOCK]) -> Classes {
     let (space, below_space, zero, nine, minus) =
         (splat(b' '), splat(0x1f), splat(b'0'), splat(9), splat(b'-'));
     let mut c = Classes::default();
-    // Bits 6 and 1 of every byte: `{ }` have bit 6 and `: ,` not; `{ :` have bit 1 and `} ,` not.
+    // Bits 6 and 1 of every byte: `{ } [ ]` have bit 6 and `: ,` not; `{ [ :` have bit 1 and
+    // `} ] ,` not.
     let (mut bit6, mut bit1) = (0, 0);
-    let (mut sign_or_zero, mut rare, mut high) = (0, m128i::default(), m128i::default());
+    let (mut brackets, mut sign_or_zero) = (0, 0);
+    let (mut rare, mut high) = (m128i::default(), m128i::default());
     for (i, chunk) in block.chunks_exact(16).enumerate() {
         let v = load_unaligned_m128i(chunk.try_into().expect("16 bytes"));
         let bits = |m: m128i| u64::from(move_mask_i8_m128i(m) as u16) << (16 * i);
@@ -98,7 +102,7 @@ fn classify_in_detail(block: &[u8; BLOCK]) -> Classes {
         let (opens, closes) = (eq(v, open), eq(v, close));
         let folded = bitor_m128i(v, bit5);
         let braces = bitor_m128i(eq(folded, open), eq(folded, close));
-        let brackets = bitxor_m128i(braces, bitor_m128i(opens, closes));
+        brackets |= bits(bitxor_m128i(braces, bitor_m128i(opens, closes)));
         c.quote |= bits(eq(v, quote));
         c.operator |= bits(bitor_m128i(braces, bitor_m128i(eq(v, colon), eq(v, comma))));
         bit6 |= bits(shl_imm_u16_m128i::<1>(v));
@@ -108,22 +112,16 @@ fn classify_in_detail(block: &[u8; BLOCK]) -> Classes {
         c.digit |= bits(eq(max_u8_m128i(from_zero, nine), nine));
         sign_or_zero |= bits(bitor_m128i(eq(v, minus), eq(v, zero)));
         let controls = eq(max_u8_m128i(v, below_space), below_space);
-        rare = bitor_m128i(
-            rare,
-            bitor_m128i(eq(v, backslash), bitor_m128i(controls, brackets)),
-        );
+        rare = bitor_m128i(rare, bitor_m128i(eq(v, backslash), controls));
         high = bitor_m128i(high, v);
     }
     if move_mask_i8_m128i(rare) != 0 {
         c = classify(block);
-        c.detail.bracket = block
-            .iter()
-            .enumerate()
-            .filter(|(_, &b)| b == b'[' || b == b']')
-            .fold(0, |mask, (i, _)| mask | 1 << i);
     }
     c.high = u64::from(move_mask_i8_m128i(high) != 0);
-    let braces = c.operator & bit6 & !c.detail.bracket;
+    c.detail.open_bracket = brackets & bit1;
+    c.detail.close_bracket = brackets & !bit1;
+    let braces = c.operator & bit6 & !brackets;
     let separators = c.operator & !bit6;
     c.detail.open = braces & bit1;
     c.detail.close = braces & !bit1;
@@ -151,7 +149,7 @@ pub(super) const AVAILABLE: bool = cfg!(target_arch = "x86_64");
 
 /// Each bit set where an odd number of set bits precede it or sit on it (inclusive prefix XOR):
 /// for quotes, the bits inside strings, opening quote included and closing quote excluded.
-fn prefix_xor(mut x: u64) -> u64 {
+pub(super) fn prefix_xor(mut x: u64) -> u64 {
     for shift in [1, 2, 4, 8, 16, 32] {
         x ^= x << shift;
     }
@@ -247,11 +245,13 @@ impl<'a, const DETAIL: bool> Blocks<'a, DETAIL> {
         }
         self.next_block += 1;
         let chunk = &self.text[base..self.text.len().min(base + BLOCK)];
-        let mut padded = [b' '; BLOCK];
+        let padded;
         let block: &[u8; BLOCK] = match chunk.try_into() {
             Ok(block) => block,
             Err(_) => {
-                padded[..chunk.len()].copy_from_slice(chunk);
+                let mut spaces = [b' '; BLOCK];
+                spaces[..chunk.len()].copy_from_slice(chunk);
+                padded = spaces;
                 &padded
             }
         };
@@ -316,7 +316,8 @@ mod tests {
             |mask: u64| -> Vec<usize> { (0..text.len()).filter(|&i| mask >> i & 1 == 1).collect() };
         assert_eq!(at(d.open & block.operator), [0, 17]);
         assert_eq!(at(d.close & block.operator), [18, 19]);
-        assert_eq!(at(d.bracket & block.operator), [5, 11]);
+        assert_eq!(at(d.open_bracket & block.operator), [5]);
+        assert_eq!(at(d.close_bracket & block.operator), [11]);
         assert_eq!(at(d.colon & block.operator), [4, 16]);
         assert_eq!(at(d.comma & block.operator), [7, 12]);
         assert_eq!(at(d.minus & block.scalar), [8]);

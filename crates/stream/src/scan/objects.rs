@@ -1,23 +1,26 @@
-//! The fastest check, for records without arrays (objects of scalars, strings and objects): the
-//! grammar is checked on whole blocks of bit masks, with no walk from token to token.
+//! The fastest check, for records whose arrays hold only strings, numbers and literals (most
+//! records): the grammar is checked on whole blocks of bit masks, with no walk from token to
+//! token.
 //!
-//! Without arrays, every token's class decides which class may follow it: a string after `{`
-//! or `,` is a key and only `:` may follow it; after `:` comes a value, a string, number,
-//! literal or `{`; after a value's end (a string or scalar after `:`, or `}`) only `,` or `}`.
-//! "The tokens that follow a class" is one addition over a block's masks: a bit added just
-//! past each of the class's tokens carries through the gap (whitespace, string or number
-//! bytes) up to the next token. Nesting is checked by counting braces at each `}`.
+//! In such records every token's class decides which class may follow it: a string after `{`
+//! or an object's `,` is a key and only `:` may follow it; after `:` comes a value (a string,
+//! number, literal, `{` or `[`); after a value's end (a string or scalar after `:`, `}` or
+//! `]`) only `,` or `}`; inside an array, values and `,` alternate up to `]`. "The tokens that
+//! follow a class" is one addition over a block's masks: a bit added just past each of the
+//! class's tokens carries through the gap (whitespace, string or number bytes) up to the next
+//! token. Arrays are found like strings, from their brackets; nesting of objects is checked
+//! by counting braces at each `}`.
 //!
 //! Like the walk, it only ever says "valid" when the text certainly is one JSON object; for
 //! anything else it gives up and leaves the text to the walk and the scanner.
 
 use super::fast::scalar_is_valid;
-use super::masks::{Block, Blocks, AVAILABLE};
+use super::masks::{prefix_xor, Block, Blocks, AVAILABLE};
 use super::MAX_DEPTH;
 
-/// Checks that `text` is exactly one JSON object without arrays. `Some(ascii)` when it is
-/// valid (UTF-8 is not checked here: `ascii` says whether all bytes are below 0x80); `None`
-/// when it is not, or has arrays, or else needs a closer look.
+/// Checks that `text` is exactly one JSON object whose arrays hold no arrays or objects.
+/// `Some(ascii)` when it is valid (UTF-8 is not checked here: `ascii` says whether all bytes
+/// are below 0x80); `None` when it is not, or has such arrays, or else needs a closer look.
 pub(super) fn validate(text: &[u8]) -> Option<bool> {
     if !AVAILABLE {
         return None;
@@ -43,12 +46,18 @@ fn follows(gaps: u64, class: u64, carry: &mut u64) -> u64 {
 /// What one block tells the next.
 struct Check {
     /// Carries of [`follows`]: the start of the text (its first token must be `{`), `{` and
-    /// `,` (a key comes next), keys, `:` and value ends.
+    /// an object's `,` (a key comes next), keys, `:` and value ends; `[`, an array's `,` and
+    /// the values in arrays.
     start: u64,
     key_before: u64,
     key: u64,
     colon: u64,
     value_end: u64,
+    array_start: u64,
+    array_comma: u64,
+    array_value: u64,
+    /// All ones while an array continues into the next block.
+    in_array: u64,
     /// A number's `-` or leading `0` was the block's last byte.
     minus_carry: u64,
     zero_carry: u64,
@@ -69,6 +78,10 @@ impl Default for Check {
             key: 0,
             colon: 0,
             value_end: 0,
+            array_start: 0,
+            array_comma: 0,
+            array_value: 0,
+            in_array: 0,
             minus_carry: 0,
             zero_carry: 0,
             scalar_start: 0,
@@ -85,10 +98,8 @@ impl Check {
     fn block(&mut self, text: &[u8], block: &Block) -> Option<()> {
         let d = &block.detail;
         let operator = block.operator;
-        if d.bracket & operator != 0 {
-            return None;
-        }
         let (open, close) = (d.open & operator, d.close & operator);
+        let (open_bracket, close_bracket) = (d.open_bracket & operator, d.close_bracket & operator);
         let (colon, comma) = (d.colon & operator, d.comma & operator);
         let (strings, scalars) = (block.string_starts, block.scalar_starts);
         let tokens = operator | strings | scalars;
@@ -96,6 +107,12 @@ impl Check {
         if self.closed && tokens != 0 {
             return None;
         }
+        // From each `[` up to its `]`. The grammar below lets a `[` follow only a key's `:`, so
+        // brackets that pass it alternate, and arrays hold no arrays or objects.
+        let in_array = prefix_xor(open_bracket | close_bracket) ^ self.in_array;
+        self.in_array = ((in_array as i64) >> 63) as u64;
+        let array_comma = comma & in_array;
+        let comma = comma & !in_array;
 
         let mut wrong = follows(gaps, 0, &mut self.start) & !open;
         let after_key_before = follows(gaps, open | comma, &mut self.key_before);
@@ -103,9 +120,19 @@ impl Check {
         let keys = strings & after_key_before;
         wrong |= follows(gaps, keys, &mut self.key) & !colon;
         let after_colon = follows(gaps, colon, &mut self.colon);
-        wrong |= after_colon & !(strings | scalars | open);
-        let value_ends = ((strings | scalars) & after_colon) | close;
+        wrong |= after_colon & !(strings | scalars | open | open_bracket);
+        let value_ends = ((strings | scalars) & after_colon) | close | close_bracket;
         wrong |= follows(gaps, value_ends, &mut self.value_end) & !(comma | close);
+        if in_array | self.array_start | self.array_comma | self.array_value != 0 {
+            let values = strings | scalars;
+            let after_start = follows(gaps, open_bracket, &mut self.array_start);
+            wrong |= after_start & !(values | close_bracket);
+            let after_comma = follows(gaps, array_comma, &mut self.array_comma);
+            wrong |= after_comma & !values;
+            let array_values = values & (after_start | after_comma);
+            wrong |=
+                follows(gaps, array_values, &mut self.array_value) & !(array_comma | close_bracket);
+        }
         if wrong != 0 {
             return None;
         }
@@ -160,6 +187,9 @@ impl Check {
     /// Counts nesting at each brace: the outermost object must close at the last token.
     #[inline(always)]
     fn nesting(&mut self, open: u64, close: u64, tokens: u64) -> Option<()> {
+        if open | close == 0 {
+            return Some(());
+        }
         self.opened += open.count_ones();
         if self.opened as usize > MAX_DEPTH {
             return None;
@@ -192,8 +222,7 @@ mod tests {
     use super::*;
     use crate::scan::fast::scan_object;
 
-    /// The check accepts only what the walk accepts, and all of it but arrays, `{}` and
-    /// numbers it leaves to the walk.
+    /// The check accepts only what the walk accepts.
     fn agrees(text: &str) {
         let bitwise = validate(text.as_bytes());
         let walk = scan_object(text.as_bytes(), None);
@@ -203,7 +232,7 @@ mod tests {
     }
 
     #[test]
-    fn takes_records_without_arrays() {
+    fn takes_records_whose_arrays_hold_scalars() {
         for text in [
             r#"{"year":2013,"carrier":"UA","dep_delay":-2.5e1,"tailnum":null,"ok":true}"#,
             r#" { "a" : 1 , "b" : { "c" : { "d" : "x\"y\\" } } , "e" : -0 } "#,
@@ -211,6 +240,7 @@ mod tests {
             r#"{"caf\u00e9":"\u0041\uFFFF\ud7ff\ue000"}"#,
             "{\"é\":\"日本\",\"z\":{\"y\":{\"x\":0}}}",
             "\t{\"a\"\r\n:\n1}\n",
+            r#"{"a":[1,-2.5,"x",true,null,"[]{}"],"b":[],"c":{"d":[ ]},"e":[0]}"#,
         ] {
             assert!(validate(text.as_bytes()).is_some(), "{text}");
             agrees(text);
@@ -229,7 +259,6 @@ mod tests {
             "1",
             "\"a\"",
             "[]",
-            r#"{"a":[1]}"#,
             r#"{"a"}"#,
             r#"{"a":}"#,
             r#"{"a":1,}"#,
@@ -268,6 +297,23 @@ mod tests {
             "{\"a\":\"tab\there\"}",
             "{\"a\":1\u{b9}}",
             "{\"a\":\"unterminated}",
+            r#"{"a":[1,]}"#,
+            r#"{"a":[,1]}"#,
+            r#"{"a":[1 2]}"#,
+            r#"{"a":[1}"#,
+            r#"{"a":[1"#,
+            r#"{"a":]}"#,
+            r#"{"a":1]}"#,
+            r#"{"a":["b":1]}"#,
+            r#"{"a":[[1]]}"#,
+            r#"{"a":[{"b":1}]}"#,
+            r#"{"a":[1],}"#,
+            r#"{"a":[1]"b":2}"#,
+            r#"{"a":[1]]}"#,
+            r#"{"a":[1],"b"}"#,
+            r#"{["a"]:1}"#,
+            r#"{"a":[01]}"#,
+            r#"{"a":[1,"x""y"]}"#,
         ] {
             assert_eq!(validate(text.as_bytes()), None, "{text}");
         }
@@ -309,6 +355,12 @@ mod tests {
                 r#""k":9"x""#,
                 r#""k":true,"l":false,"m":null"#,
                 r#""k":{"l":{}},"m":0"#,
+                r#""k":[1,22,333,-4444,"55555",true,false,null,"]",6.5e-7],"l":[]"#,
+                r#""k":[01]"#,
+                r#""k":[1,]"#,
+                r#""k":[[1]]"#,
+                r#""k":[{"l":1}]"#,
+                r#""k":[ 1 , "a" ] , "l" : [ ]"#,
             ] {
                 agrees(&format!("{{{spaces}{body}}}"));
                 agrees(&format!("{spaces}{{{body}{spaces}}}{spaces}"));
@@ -323,7 +375,7 @@ mod tests {
         let seeds = [
             r#"{"a":{"b":"c\"d","x":{"y":true}},"n":null,"e":-1.5e3,"f":{"g":0},"h":"\\"}"#,
             r#"{"year":2013,"month":1,"carrier":"UA","tailnum":"N14228","delay":-20,"ok":false}"#,
-            r#"{"caf\u00e9":"\u00E9t\u00e9","n":-0.5,"m":1e-3,"z":10}"#,
+            r#"{"caf\u00e9":"\u00E9t\u00e9","n":-0.5,"m":[1e-3,"a",2],"z":10}"#,
         ];
         let alphabet = b"{}[]:,\"\\ \t\n0123456789-+.eEtruefalsnlABCDFu\x01\x7f";
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
