@@ -221,14 +221,140 @@ impl Check {
 mod tests {
     use super::*;
     use crate::scan::fast::scan_object;
+    use crate::scan::scan_object_slowly;
 
-    /// The check accepts only what the walk accepts.
+    /// The check accepts only what the walk and the byte-by-byte scanner accept.
     fn agrees(text: &str) {
         let bitwise = validate(text.as_bytes());
-        let walk = scan_object(text.as_bytes(), None);
         if bitwise.is_some() {
-            assert_eq!(bitwise, walk, "{text:?}");
+            assert_eq!(bitwise, scan_object(text.as_bytes(), None), "{text:?}");
+            assert!(
+                scan_object_slowly(text.as_bytes(), None).is_ok(),
+                "{text:?}"
+            );
+            assert_eq!(bitwise, Some(text.is_ascii()), "{text:?}");
         }
+    }
+
+    /// xorshift: the same numbers on every run.
+    fn numbers(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
+    /// A random JSON value, mostly of the kinds the check takes, in random whitespace.
+    fn random_value(next: &mut impl FnMut() -> u64, depth: u32, out: &mut String) {
+        const SCALARS: [&str; 16] = [
+            "0",
+            "-0",
+            "7",
+            "-12",
+            "2013",
+            "1234567890123",
+            "0.5",
+            "-1.5e3",
+            "1E+2",
+            "6.02e-23",
+            "true",
+            "false",
+            "null",
+            "10",
+            "-999",
+            "3.0",
+        ];
+        const STRINGS: [&str; 10] = [
+            "",
+            "UA",
+            "a b",
+            r#"x\"y"#,
+            r#"caf\u00e9"#,
+            "é日本",
+            "[]{}:,",
+            r#"\\"#,
+            r#"\/\n\t"#,
+            "0",
+        ];
+        fn space(next: &mut impl FnMut() -> u64) -> &'static str {
+            [" ", "", "", "", "\t", "\r\n", "  "][(next() % 7) as usize]
+        }
+        match next() % 8 {
+            0 | 1 if depth < 4 => {
+                out.push('{');
+                for i in 0..next() % 5 + 1 {
+                    if i > 0 {
+                        out.push_str(space(next));
+                        out.push(',');
+                    }
+                    out.push_str(space(next));
+                    out.push_str(&format!("\"{}\"", STRINGS[(next() % 10) as usize]));
+                    out.push_str(space(next));
+                    out.push(':');
+                    out.push_str(space(next));
+                    random_value(next, depth + 1, out);
+                }
+                out.push_str(space(next));
+                out.push('}');
+            }
+            2 if depth < 4 => {
+                out.push('[');
+                for i in 0..next() % 4 {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(space(next));
+                    // Now and then a container in the array, which the check leaves to the walk.
+                    let inner = if next().is_multiple_of(8) {
+                        depth + 1
+                    } else {
+                        9
+                    };
+                    random_value(next, inner, out);
+                    out.push_str(space(next));
+                }
+                out.push(']');
+            }
+            3 | 4 => out.push_str(&format!("\"{}\"", STRINGS[(next() % 10) as usize])),
+            _ => out.push_str(SCALARS[(next() % 16) as usize]),
+        }
+    }
+
+    #[test]
+    fn agrees_on_random_records_and_their_mutations() {
+        let mut next = numbers(0x2545_f491_4f6c_dd1d);
+        let alphabet = b"{}[]:,\"\\ \t\n0123456789-+.eEtruefalsnlu\x01\x7f";
+        let (mut valid, mut taken) = (0, 0);
+        for _ in 0..100_000 {
+            let mut text = String::from("{\"k\":");
+            random_value(&mut next, 1, &mut text);
+            text.push('}');
+            if scan_object_slowly(text.as_bytes(), None).is_ok() {
+                valid += 1;
+                taken += usize::from(validate(text.as_bytes()).is_some());
+            }
+            agrees(&text);
+            let mut bytes = text.into_bytes();
+            for _ in 0..(next() % 3 + 1) {
+                let at = (next() as usize) % (bytes.len() + 1);
+                let byte = alphabet[(next() as usize) % alphabet.len()];
+                match next() % 3 {
+                    0 if at < bytes.len() => bytes[at] = byte,
+                    1 if at < bytes.len() => {
+                        bytes.remove(at);
+                    }
+                    _ => bytes.insert(at, byte),
+                }
+            }
+            if let Ok(text) = String::from_utf8(bytes) {
+                agrees(&text);
+            }
+        }
+        // The generator's records are valid, and most are taken.
+        assert_eq!(valid, 100_000);
+        assert!(taken > 80_000, "{taken}");
     }
 
     #[test]
@@ -378,13 +504,7 @@ mod tests {
             r#"{"caf\u00e9":"\u00E9t\u00e9","n":-0.5,"m":[1e-3,"a",2],"z":10}"#,
         ];
         let alphabet = b"{}[]:,\"\\ \t\n0123456789-+.eEtruefalsnlABCDFu\x01\x7f";
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = numbers(0x9e37_79b9_7f4a_7c15);
         let mut taken = 0;
         for _ in 0..300_000 {
             let mut text = seeds[(next() % 3) as usize].as_bytes().to_vec();
