@@ -88,8 +88,9 @@ fn check_object(line: &[u8], mut fields: Option<&mut Vec<FieldSpan>>) -> Result<
 }
 
 /// The fast paths' verdict on `line`: `Some(ascii)` when it is certainly one JSON object (its
-/// fields listed, when asked); `None` when the scanner must decide. A record without arrays
-/// whose fields are not wanted is checked on bit masks alone; the others by a walk over them.
+/// fields listed, when asked); `None` when the scanner must decide. When the fields are not
+/// wanted, a record whose arrays hold no arrays or objects is checked on bit masks alone; the
+/// others are walked.
 fn fast_scan(line: &[u8], fields: Option<&mut Vec<FieldSpan>>) -> Option<bool> {
     if fields.is_none() {
         if let Some(ascii) = objects::validate(line) {

@@ -1,10 +1,11 @@
-//! The scanner's fast path: classifies 64 bytes at a time with SIMD (simdjson's idea) and then
-//! checks the grammar from one structural byte to the next, skipping string contents and
-//! whitespace without looking at them byte by byte.
+//! The walk: from the blocks' masks (see [`super::masks`]) it checks the grammar from one
+//! structural byte to the next, skipping string contents and whitespace without looking at
+//! them byte by byte. It lists an object's fields, and takes the records that the bit-mask
+//! check ([`super::objects`]) leaves to it (arrays of arrays or objects, `{}`).
 //!
-//! It only ever says "valid" when the text certainly is one JSON object; for anything else
-//! (an error, a `\u` escape of a UTF-16 surrogate, nesting deeper than allowed) it gives up and the byte-by-byte
-//! scanner decides, so errors and their messages come from one place.
+//! It only ever says "valid" when the text certainly is one JSON object; for anything else (an
+//! error, a `\u` escape of a UTF-16 surrogate, nesting deeper than allowed) it gives up and the
+//! byte-by-byte scanner decides, so errors and their messages come from one place.
 
 use super::masks::{Blocks, AVAILABLE, BLOCK};
 use super::{FieldSpan, Scanner, MAX_DEPTH};

@@ -24,7 +24,7 @@ struct Classes {
     detail: Detail,
 }
 
-/// The classes that only the array-free check needs.
+/// The classes that only the bit-mask check ([`super::objects`]) needs.
 #[derive(Default, Clone, Copy)]
 pub(super) struct Detail {
     /// `{`
