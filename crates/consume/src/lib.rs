@@ -51,7 +51,9 @@ next run. An offset outside a partition moves to its nearest end (also for --res
 
 Damage: a record that fails its checksum, with whole records after it, goes through
 --on-error: fail stops (exit 1); skip and dead-letter go on after it and name on stderr the
-offsets that were lost. A value longer than --max-record-bytes goes the same way.
+offsets that were lost. A value longer than --max-record-bytes goes the same way. A time given
+to --from (or --reset) counts damaged records as at or after it when the next whole record is,
+so reading starts at them and reports them; --lag shows the oldest whole record's time.
 
 Delivery: offsets are committed only after the records were written and flushed to stdout
 (at exit, and after each flush with --follow), so a crash replays rather than loses
@@ -253,9 +255,10 @@ pub fn run(args: Args) -> Result<()> {
                     Some(&o) if o <= end => o.max(start),
                     _ => StartSpec::parse(&args.from)?.resolve(&part)?,
                 };
+                // Damaged records' times are unknown: the oldest whole one after them.
                 let oldest = if position < end {
                     part.reader(position)
-                        .and_then(|mut r| r.next_record())
+                        .and_then(|mut r| r.next_intact(&mut None))
                         .map_err(io_err("cannot read partition"))?
                         .map(|r| r.timestamp)
                 } else {

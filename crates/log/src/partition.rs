@@ -428,8 +428,11 @@ impl Partition {
     }
 
     /// The first offset whose record has a timestamp at or after `timestamp` (the end offset
-    /// when there is none), found through the time indexes.
+    /// when there is none), found through the time indexes. Damaged records, whose times are
+    /// unknown, count as at or after it when the next whole record is: a reader that starts
+    /// there reports them rather than passing over them unseen.
     pub fn offset_for_time(&self, timestamp: i64) -> io::Result<u64> {
+        let mut damage_at = None;
         for base in self.segments()? {
             let times = read_entries(&segment_path(&self.dir, base, "timeindex"), TIME_ENTRY)?;
             // Start at the last indexed point whose largest-so-far timestamp is still earlier.
@@ -440,13 +443,17 @@ impl Partition {
                 .map_or(base, |e| base + u64::from(entry_u32(e, 8, 12)));
             let mut reader = self.reader(from)?;
             reader.stay_in_segment = Some(base);
-            while let Some(record) = reader.next_record()? {
+            while let Some(record) = reader.next_intact(&mut damage_at)? {
                 if record.timestamp >= timestamp {
-                    return Ok(record.offset);
+                    return Ok(damage_at.unwrap_or(record.offset));
                 }
+                damage_at = None;
             }
         }
-        self.end_offset()
+        match damage_at {
+            Some(offset) => Ok(offset),
+            None => self.end_offset(),
+        }
     }
 
     /// Offsets, bytes and timestamps of the partition.
@@ -720,6 +727,21 @@ impl PartitionReader {
         Ok(self.next_view()?.map(|view| view.to_record()))
     }
 
+    /// The next whole record, going on past damage; `damage_at` is set to the first offset
+    /// lost since it was last cleared, for callers that look at records without delivering
+    /// them (time lookups, lag).
+    pub fn next_intact(&mut self, damage_at: &mut Option<u64>) -> io::Result<Option<Record>> {
+        loop {
+            match self.next_record() {
+                Err(e) if e.get_ref().is_some_and(|e| e.is::<Damaged>()) => {
+                    damage_at.get_or_insert(self.position());
+                    self.skip_damage();
+                }
+                read => return read,
+            }
+        }
+    }
+
     /// The next record borrowed from the reader's buffer (no copy), or `None` when there is
     /// none yet.
     pub fn next_view(&mut self) -> io::Result<Option<RecordView<'_>>> {
@@ -746,10 +768,11 @@ impl PartitionReader {
                     }
                     let (base, _) = self.current.as_ref().expect("open");
                     let base = *base;
-                    if self.stay_in_segment == Some(base) {
-                        return Ok(None);
-                    }
-                    let newer = list_segments(&self.dir)?.into_iter().find(|&b| b > base);
+                    // A time lookup looks at no newer segment (but at damage in this one).
+                    let newer = match self.stay_in_segment {
+                        Some(stay) if stay == base => None,
+                        _ => list_segments(&self.dir)?.into_iter().find(|&b| b > base),
+                    };
                     if newer.is_some() {
                         // A writer rolls a new segment only once this one is whole: what it
                         // finished writing after the last read is read first.
@@ -1026,6 +1049,33 @@ mod tests {
             (Some(5000), Some(7100))
         );
         assert_eq!(p.offset_for_time(6500).unwrap(), 5);
+    }
+
+    #[test]
+    fn time_lookups_start_at_damage_that_may_hold_the_time_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Partition::open(dir.path()).unwrap();
+        let records: Vec<_> = (0..6).map(|i| record(100 * i, &format!("v{i}"))).collect();
+        p.append(&mut batch(&records), ROLL, false).unwrap();
+        // Damage record 2's value: its time can no longer be trusted.
+        let log = segment_path(dir.path(), 0, "log");
+        let mut bytes = fs::read(&log).unwrap();
+        let at = bytes.windows(2).position(|w| w == b"v2").unwrap();
+        bytes[at + 1] = b'X';
+        fs::write(&log, bytes).unwrap();
+        // Record 3 (time 300) is the first whole one at or after 150, 200 or 300: a reader
+        // starts at the damage before it, and so reports it.
+        for time in [150, 200, 300] {
+            assert_eq!(p.offset_for_time(time).unwrap(), 2, "{time}");
+        }
+        assert_eq!(p.offset_for_time(50).unwrap(), 1);
+        assert_eq!(p.offset_for_time(400).unwrap(), 4);
+        let mut reader = p.reader(1).unwrap();
+        let mut damage_at = None;
+        let found: Vec<u64> = std::iter::from_fn(|| reader.next_intact(&mut damage_at).unwrap())
+            .map(|r| r.offset)
+            .collect();
+        assert_eq!((found, damage_at), (vec![1, 3, 4, 5], Some(2)));
     }
 
     #[test]
