@@ -16,7 +16,7 @@ struct Classes {
     whitespace: u64,
     /// bytes below 0x20
     control: u64,
-    /// bytes from 0x80 on
+    /// bytes from 0x80 on ([`classify_in_detail`] only says whether there is one)
     high: u64,
     /// `0` to `9`
     digit: u64,
