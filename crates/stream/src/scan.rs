@@ -8,6 +8,8 @@ use std::ops::Range;
 mod fast;
 mod masks;
 mod objects;
+#[cfg(test)]
+mod random;
 
 /// Deepest nesting accepted (as serde_json does), so a hostile line cannot exhaust the stack.
 const MAX_DEPTH: usize = 128;

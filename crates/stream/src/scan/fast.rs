@@ -228,6 +228,7 @@ fn integer_end(text: &[u8], at: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scan::random::{mutate, numbers};
 
     fn fast(text: &str) -> Option<Vec<FieldSpan>> {
         let mut fields = Vec::new();
@@ -408,27 +409,10 @@ mod tests {
             r#"{"year":2013,"month":1,"carrier":"UA","tailnum":"N14228","time":"2013-01-01T10:00:00Z"}"#,
             r#"{"caf\u00e9":"\u00E9t\u00e9 \ud83d\ude00","n":[-0.5,1e-3]}"#,
         ];
-        let alphabet = b"{}[]:,\"\\ \t\n0123456789-+.eEtruefalsnlABCDFu\x01\x7f";
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = numbers(0x9e37_79b9_7f4a_7c15);
         for _ in 0..200_000 {
             let mut text = seeds[(next() % 3) as usize].as_bytes().to_vec();
-            for _ in 0..(next() % 4 + 1) {
-                let at = (next() as usize) % (text.len() + 1);
-                let byte = alphabet[(next() as usize) % alphabet.len()];
-                match next() % 3 {
-                    0 if at < text.len() => text[at] = byte,
-                    1 if at < text.len() => {
-                        text.remove(at);
-                    }
-                    _ => text.insert(at, byte),
-                }
-            }
+            mutate(&mut text, 4, &mut next);
             let spaces = " ".repeat((next() % 64) as usize);
             let text = format!("{spaces}{}", String::from_utf8(text).expect("ASCII"));
             agrees(&text);

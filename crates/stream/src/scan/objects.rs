@@ -221,6 +221,7 @@ impl Check {
 mod tests {
     use super::*;
     use crate::scan::fast::scan_object;
+    use crate::scan::random::{mutate, numbers};
     use crate::scan::scan_object_slowly;
 
     /// The check accepts only what the walk and the byte-by-byte scanner accept.
@@ -233,16 +234,6 @@ mod tests {
                 "{text:?}"
             );
             assert_eq!(bitwise, Some(text.is_ascii()), "{text:?}");
-        }
-    }
-
-    /// xorshift: the same numbers on every run.
-    fn numbers(mut state: u64) -> impl FnMut() -> u64 {
-        move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
         }
     }
 
@@ -325,7 +316,6 @@ mod tests {
     #[test]
     fn agrees_on_random_records_and_their_mutations() {
         let mut next = numbers(0x2545_f491_4f6c_dd1d);
-        let alphabet = b"{}[]:,\"\\ \t\n0123456789-+.eEtruefalsnlu\x01\x7f";
         let (mut valid, mut taken) = (0, 0);
         for _ in 0..100_000 {
             let mut text = String::from("{\"k\":");
@@ -337,17 +327,7 @@ mod tests {
             }
             agrees(&text);
             let mut bytes = text.into_bytes();
-            for _ in 0..(next() % 3 + 1) {
-                let at = (next() as usize) % (bytes.len() + 1);
-                let byte = alphabet[(next() as usize) % alphabet.len()];
-                match next() % 3 {
-                    0 if at < bytes.len() => bytes[at] = byte,
-                    1 if at < bytes.len() => {
-                        bytes.remove(at);
-                    }
-                    _ => bytes.insert(at, byte),
-                }
-            }
+            mutate(&mut bytes, 3, &mut next);
             if let Ok(text) = String::from_utf8(bytes) {
                 agrees(&text);
             }
@@ -503,22 +483,11 @@ mod tests {
             r#"{"year":2013,"month":1,"carrier":"UA","tailnum":"N14228","delay":-20,"ok":false}"#,
             r#"{"caf\u00e9":"\u00E9t\u00e9","n":-0.5,"m":[1e-3,"a",2],"z":10}"#,
         ];
-        let alphabet = b"{}[]:,\"\\ \t\n0123456789-+.eEtruefalsnlABCDFu\x01\x7f";
         let mut next = numbers(0x9e37_79b9_7f4a_7c15);
         let mut taken = 0;
         for _ in 0..300_000 {
             let mut text = seeds[(next() % 3) as usize].as_bytes().to_vec();
-            for _ in 0..(next() % 3 + 1) {
-                let at = (next() as usize) % (text.len() + 1);
-                let byte = alphabet[(next() as usize) % alphabet.len()];
-                match next() % 3 {
-                    0 if at < text.len() => text[at] = byte,
-                    1 if at < text.len() => {
-                        text.remove(at);
-                    }
-                    _ => text.insert(at, byte),
-                }
-            }
+            mutate(&mut text, 3, &mut next);
             let spaces = " ".repeat((next() % 64) as usize);
             let text = format!("{spaces}{}", String::from_utf8(text).expect("ASCII"));
             taken += usize::from(validate(text.as_bytes()).is_some());
