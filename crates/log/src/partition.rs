@@ -12,7 +12,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use crate::record::{check_frame, Batch, Record, RecordView, FRAME};
+use crate::record::{check_frame, framed_len, Batch, Record, RecordView, FRAME};
 
 /// Write an index entry every this many bytes of records.
 const INDEX_INTERVAL: u64 = 4096;
@@ -369,16 +369,17 @@ impl Partition {
 
     fn first_timestamp(&self, base: u64) -> io::Result<Option<i64>> {
         let mut file = File::open(segment_path(&self.dir, base, "log"))?;
-        let mut head = vec![0u8; FRAME];
-        if file.read_exact(&mut head).is_err() {
+        let mut frame = [0u8; FRAME];
+        if file.read_exact(&mut frame).is_err() {
             return Ok(None);
         }
-        let len = u32::from_le_bytes(head[..4].try_into().expect("4")) as usize;
+        let len = framed_len(&frame);
         // A damaged length must not make us read (or allocate) past the file.
-        if (FRAME + len) as u64 > file.metadata()?.len() {
+        if len as u64 > file.metadata()?.len() {
             return Ok(None);
         }
-        head.resize(FRAME + len, 0);
+        let mut head = frame.to_vec();
+        head.resize(len, 0);
         if file.read_exact(&mut head[FRAME..]).is_err() {
             return Ok(None);
         }
@@ -1099,6 +1100,22 @@ mod tests {
         assert_eq!(fs::metadata(&log).unwrap().len(), whole + c.len() as u64);
         let all = read_all(&p, 0);
         assert_eq!(all, vec![(0, "a".into()), (1, "b".into()), (2, "c".into())]);
+    }
+
+    #[test]
+    fn segments_written_by_earlier_versions_are_read_and_appended_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Partition::open(dir.path()).unwrap();
+        let mut earlier = Vec::new();
+        record(1, "a").encode_earlier(0, &mut earlier);
+        record(2, "b").encode_earlier(1, &mut earlier);
+        fs::write(segment_path(dir.path(), 0, "log"), &earlier).unwrap();
+        assert_eq!(p.end_offset().unwrap(), 2);
+        p.append(&mut batch(&[record(3, "c")]), ROLL, false)
+            .unwrap();
+        let all = read_all(&p, 0);
+        assert_eq!(all, vec![(0, "a".into()), (1, "b".into()), (2, "c".into())]);
+        assert_eq!(p.offset_for_time(2).unwrap(), 1);
     }
 
     #[test]

@@ -1,9 +1,17 @@
 //! One record as stored in a segment file, with its checksum.
 //!
-//! Layout (little-endian): `len u32` (bytes after this field), `crc u32` (CRC-32 of the bytes
-//! after this field), `offset u64`, `timestamp i64` (ms since the epoch), `key_len i32` (-1 for
-//! none) and key, `value_len i32` (-1 for null, a tombstone) and value, `header_count u32` and
-//! each header as `name_len u32`, name, `value_len i32`, value.
+//! Layout (little-endian): `len u32` (bytes after the checksum, in the low 31 bits), `crc u32`,
+//! `offset u64`, `timestamp i64` (ms since the epoch), `key_len i32` (-1 for none) and key,
+//! `value_len i32` (-1 for null, a tombstone) and value, `header_count u32` and each header as
+//! `name_len u32`, name, `value_len i32`, value.
+//!
+//! The checksum is CRC-32 of the bytes after the offset followed by the offset when the top bit
+//! of `len` is set, as in every record written now: a record is then checksummed before its
+//! offset is known (by produce's worker threads, while its bytes are in their cache), and the
+//! log seals it with its offset at append by running the CRC on over 8 more bytes. Records
+//! without the bit, written by earlier versions, have CRC-32 of all the bytes after `crc`.
+
+use std::ops::Range;
 
 /// A record: what a producer hands over and a consumer gets back.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -21,6 +29,9 @@ pub struct Record {
 /// Bytes before a record's body: length and checksum.
 pub const FRAME: usize = 8;
 
+/// The flag in `len` of a record whose checksum covers its offset last.
+const OFFSET_LAST: u32 = 1 << 31;
+
 impl Record {
     /// Appends the record, framed and checksummed, with the given offset.
     pub fn encode(&self, offset: u64, out: &mut Vec<u8>) {
@@ -30,8 +41,7 @@ impl Record {
             self.timestamp,
             self.key.as_deref(),
             self.value.as_deref(),
-            &self.headers,
-            &[],
+            self.header_views(),
         );
         seal(&mut out[start..], offset);
     }
@@ -52,13 +62,35 @@ impl Record {
             timestamp: self.timestamp,
             key: self.key.as_deref(),
             value: self.value.as_deref(),
-            headers: self
-                .headers
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_deref()))
-                .collect(),
+            headers: self.header_views().collect(),
         }
     }
+
+    /// The headers, borrowed.
+    pub fn header_views(&self) -> impl Iterator<Item = HeaderView<'_>> + '_ {
+        self.headers.iter().map(|(n, v)| (n.as_str(), v.as_deref()))
+    }
+}
+
+#[cfg(test)]
+impl Record {
+    /// Appends the record as versions before the flag wrote it: the checksum over the offset
+    /// first.
+    pub(crate) fn encode_earlier(&self, offset: u64, out: &mut Vec<u8>) {
+        let start = out.len();
+        self.encode(offset, out);
+        let record = &mut out[start..];
+        let len = u32::from_le_bytes(record[..4].try_into().expect("4 bytes")) & !OFFSET_LAST;
+        record[..4].copy_from_slice(&len.to_le_bytes());
+        let crc = crc32fast::hash(&record[FRAME..]);
+        record[4..8].copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
+/// The length of a whole record, from its first [`FRAME`] bytes.
+pub fn framed_len(frame: &[u8; FRAME]) -> usize {
+    let len = u32::from_le_bytes(frame[0..4].try_into().expect("4 bytes"));
+    FRAME + (len & !OFFSET_LAST) as usize
 }
 
 /// The length of the whole, checksummed record at the start of `bytes`: `Ok(None)` when the
@@ -67,15 +99,21 @@ pub fn check_frame(bytes: &[u8]) -> Result<Option<usize>, String> {
     if bytes.len() < FRAME {
         return Ok(None);
     }
-    let len = u32::from_le_bytes(bytes[0..4].try_into().expect("4 bytes")) as usize;
+    let field = u32::from_le_bytes(bytes[0..4].try_into().expect("4 bytes"));
     let crc = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes"));
+    let len = (field & !OFFSET_LAST) as usize;
     if len < 24 {
         return Err(format!("record length {len} is too small"));
     }
     let Some(body) = bytes.get(FRAME..FRAME + len) else {
         return Ok(None);
     };
-    if crc32fast::hash(body) != crc {
+    let sum = if field & OFFSET_LAST == 0 {
+        crc32fast::hash(body)
+    } else {
+        offset_last(crc32fast::hash(&body[8..]), &body[..8])
+    };
+    if sum != crc {
         return Err("checksum mismatch".into());
     }
     Ok(Some(FRAME + len))
@@ -88,7 +126,7 @@ pub struct RecordView<'a> {
     pub timestamp: i64,
     pub key: Option<&'a [u8]>,
     pub value: Option<&'a [u8]>,
-    pub headers: Vec<(&'a str, Option<&'a [u8]>)>,
+    pub headers: Vec<HeaderView<'a>>,
 }
 
 impl<'a> RecordView<'a> {
@@ -141,41 +179,57 @@ impl<'a> RecordView<'a> {
 /// A header as stored: a name and an optional value.
 pub type Header = (String, Option<Vec<u8>>);
 
-/// Appends a record without its offset and checksum (see [`seal`]); `headers` and `more`
-/// are written one after the other.
-fn encode_unsealed(
+/// A header, borrowed.
+pub type HeaderView<'a> = (&'a str, Option<&'a [u8]>);
+
+/// Appends a record without its offset, its checksum left to [`seal`].
+fn encode_unsealed<'h>(
     out: &mut Vec<u8>,
     timestamp: i64,
     key: Option<&[u8]>,
     value: Option<&[u8]>,
-    headers: &[Header],
-    more: &[Header],
+    headers: impl Iterator<Item = HeaderView<'h>>,
 ) {
     let start = out.len();
     out.extend_from_slice(&[0; FRAME + 8]);
     out.extend_from_slice(&timestamp.to_le_bytes());
     put_bytes(out, key);
     put_bytes(out, value);
-    out.extend_from_slice(&((headers.len() + more.len()) as u32).to_le_bytes());
-    for (name, value) in headers.iter().chain(more) {
+    let count_at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    let mut count = 0u32;
+    for (name, value) in headers {
         out.extend_from_slice(&(name.len() as u32).to_le_bytes());
         out.extend_from_slice(name.as_bytes());
-        put_bytes(out, value.as_deref());
+        put_bytes(out, value);
+        count += 1;
     }
+    out[count_at..count_at + 4].copy_from_slice(&count.to_le_bytes());
     let len = (out.len() - start - FRAME) as u32;
-    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    out[start..start + 4].copy_from_slice(&(len | OFFSET_LAST).to_le_bytes());
+    // The checksum so far: of the bytes after the offset.
+    let partial = crc32fast::hash(&out[start + FRAME + 8..]);
+    out[start + 4..start + 8].copy_from_slice(&partial.to_le_bytes());
 }
 
-/// Writes a framed record's offset and then its checksum.
+/// Writes an unsealed record's offset, and runs its checksum on over it.
 fn seal(record: &mut [u8], offset: u64) {
-    record[FRAME..FRAME + 8].copy_from_slice(&offset.to_le_bytes());
-    let crc = crc32fast::hash(&record[FRAME..]);
-    record[4..8].copy_from_slice(&crc.to_le_bytes());
+    let offset = offset.to_le_bytes();
+    record[FRAME..FRAME + 8].copy_from_slice(&offset);
+    let partial = u32::from_le_bytes(record[4..8].try_into().expect("4 bytes"));
+    record[4..8].copy_from_slice(&offset_last(partial, &offset).to_le_bytes());
 }
 
-/// Records encoded for appending before their offsets are known: one buffer for the whole
-/// batch, so producing a record costs no allocation. The log seals each record (offset and
-/// checksum) when it appends it.
+/// The CRC-32 of some bytes followed by `offset`, from the CRC-32 of the bytes.
+fn offset_last(partial: u32, offset: &[u8]) -> u32 {
+    let mut crc = crc32fast::Hasher::new_with_initial(partial);
+    crc.update(offset);
+    crc.finalize()
+}
+
+/// Records encoded and checksummed before their offsets are known: one buffer for the whole
+/// batch, so producing a record costs no allocation. The log seals each record with its offset
+/// when it appends it.
 #[derive(Debug, Default)]
 pub struct Batch {
     bytes: Vec<u8>,
@@ -184,18 +238,17 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// Adds a record; `headers` and then `more` become its headers.
-    pub fn push(
+    /// Adds a record.
+    pub fn push<'h>(
         &mut self,
         timestamp: i64,
         key: Option<&[u8]>,
         value: Option<&[u8]>,
-        headers: &[Header],
-        more: &[Header],
+        headers: impl Iterator<Item = HeaderView<'h>>,
     ) {
         self.starts.push(self.bytes.len());
         self.timestamps.push(timestamp);
-        encode_unsealed(&mut self.bytes, timestamp, key, value, headers, more);
+        encode_unsealed(&mut self.bytes, timestamp, key, value, headers);
     }
 
     /// Adds a record.
@@ -204,9 +257,26 @@ impl Batch {
             record.timestamp,
             record.key.as_deref(),
             record.value.as_deref(),
-            &record.headers,
-            &[],
+            record.header_views(),
         );
+    }
+
+    /// Adds records `records` of `other`, in one copy.
+    pub fn extend_from(&mut self, other: &Batch, records: Range<usize>) {
+        if records.is_empty() {
+            return;
+        }
+        let from = other.starts[records.start];
+        let shift = self.bytes.len() as isize - from as isize;
+        self.bytes
+            .extend_from_slice(&other.bytes[from..other.byte_len_of(records.end)]);
+        self.starts.extend(
+            other.starts[records.clone()]
+                .iter()
+                .map(|&start| start.wrapping_add_signed(shift)),
+        );
+        self.timestamps
+            .extend_from_slice(&other.timestamps[records]);
     }
 
     /// Records in the batch.
@@ -313,9 +383,71 @@ mod tests {
         );
         // Cut short: not yet complete.
         assert_eq!(Record::decode(&bytes[..bytes.len() - 1]).unwrap(), None);
-        // Flipped bit: corrupt.
-        let last = bytes.len() - 1;
-        bytes[last] ^= 1;
+        // Flipped bit: corrupt, in the value or in the offset.
+        for at in [bytes.len() - 1, FRAME] {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 1;
+            assert!(Record::decode(&flipped).is_err(), "{at}");
+        }
+    }
+
+    #[test]
+    fn records_of_earlier_versions_are_read() {
+        let record = Record {
+            offset: 0,
+            timestamp: 7,
+            key: None,
+            value: Some(b"{}".to_vec()),
+            headers: vec![],
+        };
+        let mut bytes = Vec::new();
+        record.encode_earlier(9, &mut bytes);
+        let (back, _) = Record::decode(&bytes).unwrap().unwrap();
+        assert_eq!(
+            back,
+            Record {
+                offset: 9,
+                ..record
+            }
+        );
+        bytes[FRAME] ^= 1;
         assert!(Record::decode(&bytes).is_err());
+    }
+
+    #[test]
+    fn records_copied_between_batches_keep_their_bounds() {
+        let mut source = Batch::default();
+        for (time, value) in [(1, "a"), (2, "bb"), (3, "ccc")] {
+            source.push(
+                time,
+                None,
+                Some(value.as_bytes()),
+                [("h", None)].into_iter(),
+            );
+        }
+        let mut batch = Batch::default();
+        batch.push(0, Some(b"k"), None, std::iter::empty());
+        batch.extend_from(&source, 1..3);
+        assert_eq!(batch.len(), 3);
+        assert_eq!(
+            batch.byte_len(),
+            batch.byte_len_of(1) + source.bytes(1, 3).len()
+        );
+        let mut decoded = Vec::new();
+        for i in 0..batch.len() {
+            batch.seal(i, 100 + i as u64);
+            let (start, end, time) = batch.record(i);
+            let (record, used) = Record::decode(&batch.bytes[start..end]).unwrap().unwrap();
+            assert_eq!((used, record.timestamp), (end - start, time));
+            decoded.push((record.offset, record.value));
+        }
+        assert_eq!(
+            decoded,
+            [
+                (100, None),
+                (101, Some(b"bb".to_vec())),
+                (102, Some(b"ccc".to_vec()))
+            ]
+        );
     }
 }

@@ -1,14 +1,13 @@
 //! `produce`: NDJSON records from stdin into a topic of the embedded log, with Kafka's
 //! partitioning (murmur2 of the key, the same partition numbers as the Java client).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use clap::Parser;
 use sluice_cli::{parse_duration_ms, parse_size, CommonArgs, LogDirArgs};
 use sluice_log::envelope::{now_ms, read_envelope, timestamp_of, Envelope};
 use sluice_log::murmur2::partition_for_key;
-use sluice_log::record::Header;
+use sluice_log::record::{Header, HeaderView};
 use sluice_log::{Batch, Topic, TopicConfig};
 use std::ops::Range;
 
@@ -150,7 +149,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let mut stats = Stats::new("produce");
     let mut rejects = Rejects::new(args.common.on_error.clone(), "produce")?;
-    let mut producer = Producer::new(&topic, &args)?;
+    let mut producer = Producer::new(&topic, &args);
     let options = Options::new(
         &args.inputs,
         args.common.max_record_len(),
@@ -160,7 +159,13 @@ pub fn run(args: Args) -> Result<()> {
         envelope: args.envelope,
         key: args.key.as_deref().map(path_names),
         timestamp: args.timestamp_field.as_deref().map(path_names),
-        header_fields: args.header_fields.iter().map(|f| path_names(f)).collect(),
+        header_fields: args
+            .header_fields
+            .iter()
+            .map(|f| (f.clone(), path_names(f)))
+            .collect(),
+        headers: header_args(&args.headers)?,
+        partition: args.partition,
         partitions: topic.config.partitions,
     };
     let reading = std::sync::Arc::new(reading);
@@ -200,42 +205,51 @@ pub fn run(args: Args) -> Result<()> {
     finished
 }
 
+/// `--header NAME=VALUE` arguments as headers.
+fn header_args(args: &[String]) -> Result<Vec<Header>> {
+    args.iter()
+        .map(|h| {
+            h.split_once('=')
+                .map(|(k, v)| (k.to_string(), Some(v.as_bytes().to_vec())))
+                .ok_or_else(|| Error::Usage(format!("--header {h:?} is not NAME=VALUE")))
+        })
+        .collect()
+}
+
 /// A dotted path as field names for [`scan::lookup`].
 fn path_names(path: &str) -> Vec<Box<[u8]>> {
     path.split('.').map(|p| p.as_bytes().into()).collect()
 }
 
-/// What the worker threads read from each line.
+/// What the worker threads read from each line, and what they add to each record.
 struct Reading {
     envelope: bool,
     key: Option<Vec<Box<[u8]>>>,
     timestamp: Option<Vec<Box<[u8]>>>,
-    header_fields: Vec<Vec<Box<[u8]>>>,
+    /// `--header-field`: names and paths.
+    header_fields: Vec<(String, Vec<Box<[u8]>>)>,
+    /// `--header`, added to every record.
+    headers: Vec<Header>,
+    /// `--partition`.
+    partition: Option<u32>,
     partitions: u32,
 }
 
-/// A block's records, checked and taken apart by a worker thread, in input order.
+/// A block's records, checked and encoded by a worker thread, in input order.
 #[derive(Default)]
 struct Prepared {
     items: Vec<Item>,
-    /// Keys and header values, referred to by range.
+    /// The records, one for each [`Item::Record`], checksummed but without their offsets.
+    records: Batch,
+    /// Keys and header values of the record being read.
     bytes: Vec<u8>,
-    /// Header values from fields: `header_fields.len()` per record.
     header_values: Vec<Option<Range<usize>>>,
 }
 
 enum Item {
-    /// A record whose value is the line itself.
-    Line {
-        line: usize,
-        key: Option<Range<usize>>,
+    /// The next record of [`Prepared::records`], and its partition unless it is to be spread.
+    Record {
         partition: Option<u32>,
-        timestamp: Option<i64>,
-    },
-    /// A record read from an envelope.
-    Envelope {
-        line: usize,
-        envelope: Box<Envelope>,
     },
     Rejected {
         line: usize,
@@ -246,43 +260,76 @@ enum Item {
 impl Reading {
     fn prepare(&self, block: &Block, prepared: &mut Prepared, fields: &mut Vec<FieldSpan>) {
         prepared.items.clear();
-        prepared.bytes.clear();
-        prepared.header_values.clear();
+        prepared.records.clear();
+        let now = now_ms();
         for (index, line) in block.lines.iter().enumerate() {
-            let item = if line.oversize {
+            let read = if line.oversize {
                 Err(oversize_reason(line))
             } else if self.envelope {
-                read_envelope(block.text(line)).map(|envelope| Item::Envelope {
-                    line: index,
-                    envelope: Box::new(envelope),
-                })
+                read_envelope(block.text(line))
+                    .and_then(|envelope| self.add_envelope(envelope, prepared))
             } else {
-                self.read_line(index, block.text(line), prepared, fields)
+                self.add_line(block.text(line), now, prepared, fields)
             };
-            prepared
-                .items
-                .push(item.unwrap_or_else(|reason| Item::Rejected {
+            prepared.items.push(match read {
+                Ok(partition) => Item::Record { partition },
+                Err(reason) => Item::Rejected {
                     line: index,
                     reason,
-                }));
+                },
+            });
         }
     }
 
-    fn read_line(
+    /// Adds an envelope's record; its partition, unless it is to be spread.
+    fn add_envelope(
         &self,
-        index: usize,
+        envelope: Envelope,
+        prepared: &mut Prepared,
+    ) -> Result<Option<u32>, String> {
+        let record = &envelope.record;
+        let partition = match self.partition.or(envelope.partition) {
+            Some(p) if p >= self.partitions => {
+                return Err(format!(
+                    "partition {p} does not exist (the topic has {}; create it with as many as \
+                     the source: --partitions N)",
+                    self.partitions
+                ))
+            }
+            Some(p) => Some(p),
+            None => record
+                .key
+                .as_deref()
+                .map(|key| partition_for_key(key, self.partitions)),
+        };
+        prepared.records.push(
+            record.timestamp,
+            record.key.as_deref(),
+            record.value.as_deref(),
+            record.header_views().chain(self.header_views()),
+        );
+        Ok(partition)
+    }
+
+    /// `--header`, borrowed.
+    fn header_views(&self) -> impl Iterator<Item = HeaderView<'_>> {
+        self.headers.iter().map(|(n, v)| (n.as_str(), v.as_deref()))
+    }
+
+    /// Checks a line and adds it as a record; its partition, unless it is to be spread.
+    fn add_line(
+        &self,
         text: &[u8],
+        now: i64,
         prepared: &mut Prepared,
         fields: &mut Vec<FieldSpan>,
-    ) -> Result<Item, String> {
+    ) -> Result<Option<u32>, String> {
         if self.key.is_none() && self.timestamp.is_none() && self.header_fields.is_empty() {
             scan::validate_object(text)?;
-            return Ok(Item::Line {
-                line: index,
-                key: None,
-                partition: None,
-                timestamp: None,
-            });
+            prepared
+                .records
+                .push(now, None, Some(text), self.header_views());
+            return Ok(self.partition);
         }
         scan::object_fields(text, fields)?;
         let field_text =
@@ -302,16 +349,14 @@ impl Reading {
                 }
                 Some(Some(start..bytes.len()))
             };
+        prepared.bytes.clear();
+        prepared.header_values.clear();
         let mut key = None;
-        let mut partition = None;
         if let Some(path) = &self.key {
             key = field_text(path, &mut prepared.bytes)
                 .ok_or_else(|| format!("the record has no key field {:?}", dotted(path)))?;
-            partition = key
-                .clone()
-                .map(|k| partition_for_key(&prepared.bytes[k], self.partitions));
         }
-        let mut timestamp = None;
+        let mut timestamp = now;
         if let Some(path) = &self.timestamp {
             let raw = match scan::lookup(text, fields, path) {
                 Found::Value(raw) => raw,
@@ -322,25 +367,35 @@ impl Reading {
                     ))
                 }
             };
-            timestamp = Some(timestamp_of(raw).ok_or_else(|| {
+            timestamp = timestamp_of(raw).ok_or_else(|| {
                 format!(
                     "timestamp field {:?} holds {}, neither ms since the epoch nor RFC 3339 \
                      (from 1970 on, as in Kafka)",
                     dotted(path),
                     String::from_utf8_lossy(raw)
                 )
-            })?);
+            })?;
         }
-        for path in &self.header_fields {
+        for (_, path) in &self.header_fields {
             let value = field_text(path, &mut prepared.bytes).flatten();
             prepared.header_values.push(value);
         }
-        Ok(Item::Line {
-            line: index,
-            key,
-            partition,
+        let bytes = &prepared.bytes;
+        let key = key.map(|k| &bytes[k]);
+        let from_fields = self
+            .header_fields
+            .iter()
+            .zip(&prepared.header_values)
+            .map(|((name, _), value)| (name.as_str(), value.clone().map(|v| &bytes[v])));
+        prepared.records.push(
             timestamp,
-        })
+            key,
+            Some(text),
+            self.header_views().chain(from_fields),
+        );
+        Ok(self
+            .partition
+            .or_else(|| key.map(|key| partition_for_key(key, self.partitions))))
     }
 }
 
@@ -428,15 +483,12 @@ fn open_topic(log_dir: &Path, args: &Args) -> Result<Topic> {
     Ok(topic)
 }
 
-/// Turns lines into records and writes them in batches, per partition.
+/// Gathers the prepared records into batches, per partition, and writes them.
 struct Producer<'a> {
     topic: &'a Topic,
-    args: &'a Args,
-    headers: Vec<Header>,
-    /// Headers taken from fields of the current record.
-    field_headers: Vec<Header>,
-    batches: BTreeMap<u32, Batch>,
-    partitions: BTreeMap<u32, sluice_log::Partition>,
+    /// By partition number.
+    batches: Vec<Batch>,
+    partitions: Vec<Option<sluice_log::Partition>>,
     batch: usize,
     next_unkeyed: u32,
     /// Records taken from the input, good or bad (for `--stats`).
@@ -448,48 +500,37 @@ struct Producer<'a> {
 }
 
 impl<'a> Producer<'a> {
-    fn new(topic: &'a Topic, args: &'a Args) -> Result<Self> {
-        let headers = args
-            .headers
-            .iter()
-            .map(|h| {
-                h.split_once('=')
-                    .map(|(k, v)| (k.to_string(), Some(v.as_bytes().to_vec())))
-                    .ok_or_else(|| Error::Usage(format!("--header {h:?} is not NAME=VALUE")))
-            })
-            .collect::<Result<_>>()?;
-        Ok(Producer {
+    fn new(topic: &'a Topic, args: &Args) -> Self {
+        let partitions = topic.config.partitions;
+        Producer {
             topic,
-            args,
-            headers,
-            field_headers: Vec::new(),
-            batches: BTreeMap::new(),
-            partitions: BTreeMap::new(),
+            batches: (0..partitions).map(|_| Batch::default()).collect(),
+            partitions: (0..partitions).map(|_| None).collect(),
             batch: if args.acks == "0" { BATCH * 4 } else { BATCH },
-            next_unkeyed: (now_ms() as u32) % topic.config.partitions,
+            next_unkeyed: (now_ms() as u32) % partitions,
             read: 0,
             written: 0,
             bytes_written: 0,
             sync: args.acks == "all",
-        })
+        }
     }
 
-    /// Adds a block's prepared records to their partitions' batches, in order, and hands its
-    /// bad records to the policy.
+    /// Adds a block's prepared records to their partitions' batches, in order (a run of
+    /// records for one partition in one copy), and hands its bad records to the policy.
     fn add_block(
         &mut self,
         block: &Block,
         prepared: &Prepared,
         rejects: &mut Rejects,
     ) -> Result<()> {
-        let now = now_ms();
-        let partitions = self.topic.config.partitions;
-        let width = self.args.header_fields.len();
-        let mut headers_at = 0;
+        // The run of records gathered for one partition: its partition and first record.
+        let mut run: Option<(u32, usize)> = None;
+        let mut next = 0;
         for item in &prepared.items {
             self.read += 1;
-            let partition = match item {
+            match item {
                 Item::Rejected { line, reason } => {
+                    self.add_run(&mut run, prepared, next)?;
                     let line = &block.lines[*line];
                     rejects.reject(
                         &block.position(line),
@@ -497,112 +538,62 @@ impl<'a> Producer<'a> {
                         block.text(line),
                         line.oversize,
                     )?;
-                    continue;
                 }
-                Item::Envelope { line, envelope } => {
-                    let record = &envelope.record;
-                    let partition = match self.args.partition.or(envelope.partition) {
-                        Some(p) if p < partitions => p,
-                        Some(p) => {
-                            let line = &block.lines[*line];
-                            rejects.reject(
-                                &block.position(line),
-                                &format!(
-                                    "partition {p} does not exist (the topic has {partitions}; \
-                                     create it with as many as the source: --partitions N)"
-                                ),
-                                block.text(line),
-                                false,
-                            )?;
-                            continue;
-                        }
-                        None => self.partition_for(record.key.as_deref()),
-                    };
-                    self.batches.entry(partition).or_default().push(
-                        record.timestamp,
-                        record.key.as_deref(),
-                        record.value.as_deref(),
-                        &record.headers,
-                        &self.headers,
-                    );
-                    partition
-                }
-                Item::Line {
-                    line,
-                    key,
-                    partition,
-                    timestamp,
-                } => {
-                    self.field_headers.clear();
-                    for (name, value) in self
-                        .args
-                        .header_fields
-                        .iter()
-                        .zip(&prepared.header_values[headers_at..headers_at + width])
-                    {
-                        let value = value.clone().map(|r| prepared.bytes[r].to_vec());
-                        self.field_headers.push((name.clone(), value));
+                Item::Record { partition } => {
+                    let partition = partition.unwrap_or_else(|| self.spread());
+                    if run.is_some_and(|(p, _)| p != partition) {
+                        self.add_run(&mut run, prepared, next)?;
                     }
-                    headers_at += width;
-                    let key = key.clone().map(|k| &prepared.bytes[k]);
-                    let partition = match self.args.partition.or(*partition) {
-                        Some(p) => p,
-                        None => self.partition_for(key),
-                    };
-                    self.batches.entry(partition).or_default().push(
-                        timestamp.unwrap_or(now),
-                        key,
-                        Some(block.text(&block.lines[*line])),
-                        &self.headers,
-                        &self.field_headers,
-                    );
-                    partition
+                    run.get_or_insert((partition, next));
+                    next += 1;
                 }
-            };
-            self.flush_if_full(partition)?;
-        }
-        Ok(())
-    }
-
-    fn partition_for(&mut self, key: Option<&[u8]>) -> u32 {
-        let partitions = self.topic.config.partitions;
-        match key {
-            Some(key) => partition_for_key(key, partitions),
-            None => {
-                let p = self.next_unkeyed;
-                self.next_unkeyed = (p + 1) % partitions;
-                p
             }
         }
+        self.add_run(&mut run, prepared, next)
     }
 
-    fn flush_if_full(&mut self, partition: u32) -> Result<()> {
-        if self
-            .batches
-            .get(&partition)
-            .is_some_and(|b| b.len() >= self.batch || b.byte_len() >= 4 << 20)
-        {
+    /// Adds the records of `run` up to `end` to its partition's batch.
+    fn add_run(
+        &mut self,
+        run: &mut Option<(u32, usize)>,
+        prepared: &Prepared,
+        end: usize,
+    ) -> Result<()> {
+        let Some((partition, start)) = run.take() else {
+            return Ok(());
+        };
+        let batch = &mut self.batches[partition as usize];
+        batch.extend_from(&prepared.records, start..end);
+        if batch.len() >= self.batch || batch.byte_len() >= 4 << 20 {
             self.flush(partition)?;
         }
         Ok(())
     }
 
+    /// The partition of a record without key or partition: each in turn.
+    fn spread(&mut self) -> u32 {
+        let p = self.next_unkeyed;
+        self.next_unkeyed = (p + 1) % self.topic.config.partitions;
+        p
+    }
+
     fn flush(&mut self, partition: u32) -> Result<()> {
-        let Some(batch) = self.batches.get_mut(&partition) else {
-            return Ok(());
-        };
+        let batch = &mut self.batches[partition as usize];
         if batch.is_empty() {
             return Ok(());
         }
-        if !self.partitions.contains_key(&partition) {
-            let p = self
+        let slot = &mut self.partitions[partition as usize];
+        if slot.is_none() {
+            let opened = self
                 .topic
                 .partition(partition)
                 .map_err(|e| Error::io(format!("cannot open partition {partition}"), e))?;
-            self.partitions.insert(partition, p);
+            *slot = Some(opened);
         }
         let appended =
-            self.partitions[&partition].append(batch, self.topic.config.rolling(), self.sync);
+            slot.as_ref()
+                .expect("opened")
+                .append(batch, self.topic.config.rolling(), self.sync);
         let written = appended
             .as_ref()
             .map_or_else(|e| e.written, |_| batch.len());
@@ -624,9 +615,8 @@ impl<'a> Producer<'a> {
 
     /// Writes every partition's batch, also after one fails; returns the first failure.
     fn flush_all(&mut self) -> Result<()> {
-        let partitions: Vec<u32> = self.batches.keys().copied().collect();
         let mut first_failure = Ok(());
-        for p in partitions {
+        for p in 0..self.topic.config.partitions {
             let flushed = self.flush(p);
             first_failure = first_failure.and(flushed);
         }
