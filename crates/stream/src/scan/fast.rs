@@ -7,13 +7,13 @@
 //! error, a `\u` escape of a UTF-16 surrogate, nesting deeper than allowed) it gives up and the
 //! byte-by-byte scanner decides, so errors and their messages come from one place.
 
-use super::masks::{Blocks, AVAILABLE, BLOCK};
+use super::masks::{Blocks, Plain, AVAILABLE, BLOCK};
 use super::{FieldSpan, Scanner, MAX_DEPTH};
 
 /// The structural bytes of a text in order: `{ } [ ] : ,`, the opening quote of each string
 /// and the first byte of each number or literal. String contents and whitespace are skipped.
 struct Tokens<'a> {
-    blocks: Blocks<'a, false>,
+    blocks: Blocks<'a, Plain>,
     /// Tokens of the current block not yet taken, and the block's offset.
     pending: u64,
     base: usize,
@@ -26,7 +26,7 @@ struct Tokens<'a> {
 impl<'a> Tokens<'a> {
     fn new(text: &'a [u8]) -> Self {
         Tokens {
-            blocks: Blocks::new(text),
+            blocks: Blocks::new(text, Plain),
             pending: 0,
             base: 0,
             scalar: 0,

@@ -7,7 +7,7 @@ pub(super) const BLOCK: usize = 64;
 
 /// The classes of one block's bytes, a bit per byte (bit `i` is byte `i`).
 #[derive(Default)]
-struct Classes {
+pub(super) struct Classes {
     quote: u64,
     backslash: u64,
     /// `{ } [ ] : ,`
@@ -40,6 +40,9 @@ pub(super) struct Detail {
     pub minus: u64,
     pub zero: u64,
 }
+
+#[cfg(target_arch = "x86_64")]
+pub(super) mod avx2;
 
 /// Classifies a block's bytes with SSE2, which every x86_64 processor has.
 #[cfg(target_arch = "x86_64")]
@@ -90,10 +93,7 @@ fn classify_in_detail(block: &[u8; BLOCK]) -> Classes {
     let (space, below_space, zero, nine, minus) =
         (splat(b' '), splat(0x1f), splat(b'0'), splat(9), splat(b'-'));
     let mut c = Classes::default();
-    // Bits 6 and 1 of every byte: `{ } [ ]` have bit 6 and `: ,` not; `{ [ :` have bit 1 and
-    // `} ] ,` not.
-    let (mut bit6, mut bit1) = (0, 0);
-    let (mut brackets, mut sign_or_zero) = (0, 0);
+    let mut planes = Planes::default();
     let (mut rare, mut high) = (m128i::default(), m128i::default());
     for (i, chunk) in block.chunks_exact(16).enumerate() {
         let v = load_unaligned_m128i(chunk.try_into().expect("16 bytes"));
@@ -102,15 +102,15 @@ fn classify_in_detail(block: &[u8; BLOCK]) -> Classes {
         let (opens, closes) = (eq(v, open), eq(v, close));
         let folded = bitor_m128i(v, bit5);
         let braces = bitor_m128i(eq(folded, open), eq(folded, close));
-        brackets |= bits(bitxor_m128i(braces, bitor_m128i(opens, closes)));
+        planes.brackets |= bits(bitxor_m128i(braces, bitor_m128i(opens, closes)));
         c.quote |= bits(eq(v, quote));
         c.operator |= bits(bitor_m128i(braces, bitor_m128i(eq(v, colon), eq(v, comma))));
-        bit6 |= bits(shl_imm_u16_m128i::<1>(v));
-        bit1 |= bits(shl_imm_u16_m128i::<6>(v));
+        planes.bit6 |= bits(shl_imm_u16_m128i::<1>(v));
+        planes.bit1 |= bits(shl_imm_u16_m128i::<6>(v));
         c.whitespace |= bits(eq(max_u8_m128i(v, space), space));
         let from_zero = sub_i8_m128i(v, zero);
         c.digit |= bits(eq(max_u8_m128i(from_zero, nine), nine));
-        sign_or_zero |= bits(bitor_m128i(eq(v, minus), eq(v, zero)));
+        planes.sign_or_zero |= bits(bitor_m128i(eq(v, minus), eq(v, zero)));
         let controls = eq(max_u8_m128i(v, below_space), below_space);
         rare = bitor_m128i(rare, bitor_m128i(eq(v, backslash), controls));
         high = bitor_m128i(high, v);
@@ -119,17 +119,64 @@ fn classify_in_detail(block: &[u8; BLOCK]) -> Classes {
         c = classify(block);
     }
     c.high = u64::from(move_mask_i8_m128i(high) != 0);
-    c.detail.open_bracket = brackets & bit1;
-    c.detail.close_bracket = brackets & !bit1;
-    let braces = c.operator & bit6 & !brackets;
-    let separators = c.operator & !bit6;
-    c.detail.open = braces & bit1;
-    c.detail.close = braces & !bit1;
-    c.detail.colon = separators & bit1;
-    c.detail.comma = separators & !bit1;
-    c.detail.minus = sign_or_zero & !c.digit;
-    c.detail.zero = sign_or_zero & c.digit;
-    c
+    planes.detail(c)
+}
+
+/// What [`classify_in_detail`] gathers to tell the operators apart, besides [`Classes`]: bits
+/// 6 and 1 of every byte (`{ } [ ]` have bit 6 and `: ,` not; `{ [ :` have bit 1 and `} ] ,`
+/// not), the brackets among `{ } [ ]`, and `-` or `0`.
+#[derive(Default)]
+struct Planes {
+    bit6: u64,
+    bit1: u64,
+    brackets: u64,
+    sign_or_zero: u64,
+}
+
+impl Planes {
+    /// `c` with its [`Detail`] classes.
+    #[inline(always)]
+    fn detail(self, mut c: Classes) -> Classes {
+        let brackets = self.brackets;
+        c.detail.open_bracket = brackets & self.bit1;
+        c.detail.close_bracket = brackets & !self.bit1;
+        let braces = c.operator & self.bit6 & !brackets;
+        let separators = c.operator & !self.bit6;
+        c.detail.open = braces & self.bit1;
+        c.detail.close = braces & !self.bit1;
+        c.detail.colon = separators & self.bit1;
+        c.detail.comma = separators & !self.bit1;
+        c.detail.minus = self.sign_or_zero & !c.digit;
+        c.detail.zero = self.sign_or_zero & c.digit;
+        c
+    }
+}
+
+/// How blocks are classified: each kernel gives the [`Classes`] its users need.
+pub(super) trait Kernel: Copy {
+    fn classify(self, block: &[u8; BLOCK]) -> Classes;
+}
+
+/// The classes without [`Detail`], with SSE2.
+#[derive(Clone, Copy)]
+pub(super) struct Plain;
+
+impl Kernel for Plain {
+    #[inline(always)]
+    fn classify(self, block: &[u8; BLOCK]) -> Classes {
+        classify(block)
+    }
+}
+
+/// The classes with [`Detail`], with SSE2.
+#[derive(Clone, Copy)]
+pub(super) struct Detailed;
+
+impl Kernel for Detailed {
+    #[inline(always)]
+    fn classify(self, block: &[u8; BLOCK]) -> Classes {
+        classify_in_detail(block)
+    }
 }
 
 /// Without SIMD there is no fast path.
@@ -144,7 +191,7 @@ fn classify_in_detail(_: &[u8; BLOCK]) -> Classes {
     unreachable!("the fast path is only taken on x86_64")
 }
 
-/// Whether this machine has the fast paths.
+/// Whether this machine has the fast paths (AVX2 speeds them up where it is found).
 pub(super) const AVAILABLE: bool = cfg!(target_arch = "x86_64");
 
 /// Each bit set where an odd number of set bits precede it or sit on it (inclusive prefix XOR):
@@ -208,7 +255,8 @@ pub(super) struct Block {
 
 /// Reads a text block after block, carrying what a block tells the next (an open string, an
 /// escape, a number going on).
-pub(super) struct Blocks<'a, const DETAIL: bool> {
+pub(super) struct Blocks<'a, K: Kernel> {
+    kernel: K,
     pub text: &'a [u8],
     next_block: usize,
     /// All ones while a string continues into the next block.
@@ -223,9 +271,11 @@ pub(super) struct Blocks<'a, const DETAIL: bool> {
     pub unsure: bool,
 }
 
-impl<'a, const DETAIL: bool> Blocks<'a, DETAIL> {
-    pub fn new(text: &'a [u8]) -> Self {
+impl<'a, K: Kernel> Blocks<'a, K> {
+    #[inline(always)]
+    pub fn new(text: &'a [u8], kernel: K) -> Self {
         Blocks {
+            kernel,
             text,
             next_block: 0,
             in_string: 0,
@@ -255,11 +305,7 @@ impl<'a, const DETAIL: bool> Blocks<'a, DETAIL> {
                 &padded
             }
         };
-        let c = if DETAIL {
-            classify_in_detail(block)
-        } else {
-            classify(block)
-        };
+        let c = self.kernel.classify(block);
         self.high |= c.high;
         let quotes = if c.backslash == 0 && !self.escape_carry {
             c.quote
@@ -310,7 +356,17 @@ mod tests {
     #[test]
     fn detail_tells_the_operators_apart() {
         let text = br#"{"a":[1,-20],"b":{}}"#;
-        let block = Blocks::<true>::new(text).next().expect("a block");
+        let mut kernels = vec![Blocks::new(text, Detailed).next().expect("a block")];
+        #[cfg(target_arch = "x86_64")]
+        if let Some(avx2) = avx2::Detailed::detect() {
+            kernels.push(Blocks::new(text, avx2).next().expect("a block"));
+        }
+        for block in kernels {
+            tells_the_operators_apart(text, block);
+        }
+    }
+
+    fn tells_the_operators_apart(text: &[u8], block: Block) {
         let d = block.detail;
         let at =
             |mask: u64| -> Vec<usize> { (0..text.len()).filter(|&i| mask >> i & 1 == 1).collect() };

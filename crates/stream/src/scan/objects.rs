@@ -15,7 +15,9 @@
 //! anything else it gives up and leaves the text to the walk and the scanner.
 
 use super::fast::scalar_is_valid;
-use super::masks::{prefix_xor, Block, Blocks, AVAILABLE};
+#[cfg(target_arch = "x86_64")]
+use super::masks::avx2;
+use super::masks::{prefix_xor, Block, Blocks, Detailed, Kernel, AVAILABLE};
 use super::MAX_DEPTH;
 
 /// Checks that `text` is exactly one JSON object whose arrays hold no arrays or objects.
@@ -25,7 +27,17 @@ pub(super) fn validate(text: &[u8]) -> Option<bool> {
     if !AVAILABLE {
         return None;
     }
-    let mut blocks = Blocks::<true>::new(text);
+    #[cfg(target_arch = "x86_64")]
+    if let Some(kernel) = avx2::Detailed::detect() {
+        return kernel.run(|kernel| validate_with(text, kernel));
+    }
+    validate_with(text, Detailed)
+}
+
+/// [`validate`] with the blocks classified by `kernel`.
+#[inline(always)]
+fn validate_with(text: &[u8], kernel: impl Kernel) -> Option<bool> {
+    let mut blocks = Blocks::new(text, kernel);
     let mut check = Check::default();
     while let Some(block) = blocks.next() {
         check.block(text, &block)?;
@@ -223,6 +235,17 @@ mod tests {
     use crate::scan::fast::scan_object;
     use crate::scan::random::{mutate, numbers};
     use crate::scan::scan_object_slowly;
+
+    /// [`super::validate`] with every kernel this processor has, which must agree.
+    fn validate(text: &[u8]) -> Option<bool> {
+        let sse2 = validate_with(text, Detailed);
+        #[cfg(target_arch = "x86_64")]
+        if let Some(kernel) = avx2::Detailed::detect() {
+            let avx2 = kernel.run(|kernel| validate_with(text, kernel));
+            assert_eq!(avx2, sse2, "{:?}", String::from_utf8_lossy(text));
+        }
+        sse2
+    }
 
     /// The check accepts only what the walk and the byte-by-byte scanner accept.
     fn agrees(text: &str) {
