@@ -9,25 +9,33 @@ use std::arch::x86_64::*;
 
 use super::{classify, Classes, Kernel, Planes, BLOCK};
 
-/// The AVX2 kernel; a value is proof that the processor has AVX2.
+/// The AVX2 kernel; a value is proof that the processor has the features [`Self::detect`]
+/// looks for.
 #[derive(Clone, Copy)]
 pub(in crate::scan) struct Detailed(());
 
 impl Detailed {
-    /// The kernel, when this processor has AVX2.
+    /// The kernel, when this processor has AVX2 (and the bit instructions that came with it,
+    /// which the check's mask arithmetic uses: `andn`, `tzcnt`, `popcnt`).
     pub fn detect() -> Option<Self> {
-        is_x86_feature_detected!("avx2").then_some(Detailed(()))
+        let found = is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("bmi1")
+            && is_x86_feature_detected!("bmi2")
+            && is_x86_feature_detected!("lzcnt")
+            && is_x86_feature_detected!("popcnt");
+        found.then_some(Detailed(()))
     }
 
-    /// Runs `f` compiled for AVX2, so that the kernel is inlined into the loop that uses it.
+    /// Runs `f` compiled for AVX2 and those instructions, so that the kernel is inlined into
+    /// the loop that uses it.
     #[inline(always)]
     pub fn run<R>(self, f: impl FnOnce(Self) -> R) -> R {
-        // SAFETY: a `Detailed` exists only where the processor has AVX2.
+        // SAFETY: a `Detailed` exists only where the processor has these features.
         unsafe { with_avx2(self, f) }
     }
 }
 
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,bmi1,bmi2,lzcnt,popcnt")]
 fn with_avx2<R>(kernel: Detailed, f: impl FnOnce(Detailed) -> R) -> R {
     f(kernel)
 }
