@@ -155,6 +155,12 @@ impl Planes {
 /// How blocks are classified: each kernel gives the [`Classes`] its users need.
 pub(super) trait Kernel: Copy {
     fn classify(self, block: &[u8; BLOCK]) -> Classes;
+
+    /// [`prefix_xor`], which a kernel may have a faster way to.
+    #[inline(always)]
+    fn prefix_xor(self, x: u64) -> u64 {
+        prefix_xor(x)
+    }
 }
 
 /// The classes without [`Detail`], with SSE2.
@@ -327,7 +333,7 @@ impl<'a, K: Kernel> Blocks<'a, K> {
             }
             c.quote & !escaped
         };
-        let strings = prefix_xor(quotes) ^ self.in_string;
+        let strings = self.kernel.prefix_xor(quotes) ^ self.in_string;
         self.in_string = ((strings as i64) >> 63) as u64;
         if c.control & strings != 0 {
             self.unsure = true;
@@ -364,6 +370,24 @@ mod tests {
         for block in kernels {
             tells_the_operators_apart(text, block);
         }
+    }
+
+    #[test]
+    fn kernels_agree_on_the_bytes_inside_strings() {
+        let mut next = crate::scan::random::numbers(7);
+        let xs: Vec<u64> = [0, 1, 1 << 63, u64::MAX]
+            .into_iter()
+            .chain((0..10_000).map(|_| next()))
+            .collect();
+        for &x in &xs {
+            assert_eq!(Detailed.prefix_xor(x), prefix_xor(x));
+            #[cfg(target_arch = "x86_64")]
+            if let Some(avx2) = avx2::Detailed::detect() {
+                assert_eq!(avx2.prefix_xor(x), prefix_xor(x), "{x:#x}");
+            }
+        }
+        // Quotes at bytes 1, 4 and 7: inside from 1 up to 4, and from 7 on.
+        assert_eq!(prefix_xor(0b1001_0010), (u64::MAX << 7) | 0b1110);
     }
 
     fn tells_the_operators_apart(text: &[u8], block: Block) {

@@ -121,12 +121,21 @@ impl Check {
         }
         // From each `[` up to its `]`. The grammar below lets a `[` follow only a key's `:`, so
         // brackets that pass it alternate, and arrays hold no arrays or objects.
-        let in_array = prefix_xor(open_bracket | close_bracket) ^ self.in_array;
+        let brackets = open_bracket | close_bracket;
+        let in_array = if brackets == 0 {
+            self.in_array
+        } else {
+            prefix_xor(brackets) ^ self.in_array
+        };
         self.in_array = ((in_array as i64) >> 63) as u64;
         let array_comma = comma & in_array;
         let comma = comma & !in_array;
 
-        let mut wrong = follows(gaps, 0, &mut self.start) & !open;
+        // Once the first token is met, nothing more follows the start.
+        let mut wrong = 0;
+        if self.start != 0 {
+            wrong = follows(gaps, 0, &mut self.start) & !open;
+        }
         let after_key_before = follows(gaps, open | comma, &mut self.key_before);
         wrong |= after_key_before & !strings;
         let keys = strings & after_key_before;

@@ -16,13 +16,15 @@ pub(in crate::scan) struct Detailed(());
 
 impl Detailed {
     /// The kernel, when this processor has AVX2 (and the bit instructions that came with it,
-    /// which the check's mask arithmetic uses: `andn`, `tzcnt`, `popcnt`).
+    /// which the check's mask arithmetic uses: `andn`, `tzcnt`, `popcnt`, and the carry-less
+    /// multiplication that finds the bytes inside strings at once).
     pub fn detect() -> Option<Self> {
         let found = is_x86_feature_detected!("avx2")
             && is_x86_feature_detected!("bmi1")
             && is_x86_feature_detected!("bmi2")
             && is_x86_feature_detected!("lzcnt")
-            && is_x86_feature_detected!("popcnt");
+            && is_x86_feature_detected!("popcnt")
+            && is_x86_feature_detected!("pclmulqdq");
         found.then_some(Detailed(()))
     }
 
@@ -35,7 +37,7 @@ impl Detailed {
     }
 }
 
-#[target_feature(enable = "avx2,bmi1,bmi2,lzcnt,popcnt")]
+#[target_feature(enable = "avx2,bmi1,bmi2,lzcnt,popcnt,pclmulqdq")]
 fn with_avx2<R>(kernel: Detailed, f: impl FnOnce(Detailed) -> R) -> R {
     f(kernel)
 }
@@ -46,6 +48,20 @@ impl Kernel for Detailed {
         // SAFETY: a `Detailed` exists only where the processor has AVX2.
         unsafe { classify_in_detail(block) }
     }
+
+    #[inline(always)]
+    fn prefix_xor(self, x: u64) -> u64 {
+        // SAFETY: a `Detailed` exists only where the processor has PCLMULQDQ.
+        unsafe { prefix_xor(x) }
+    }
+}
+
+/// [`super::prefix_xor`] as one carry-less multiplication by all ones.
+#[target_feature(enable = "pclmulqdq")]
+#[inline]
+fn prefix_xor(x: u64) -> u64 {
+    let product = _mm_clmulepi64_si128::<0>(_mm_set_epi64x(0, x as i64), _mm_set1_epi8(-1));
+    _mm_cvtsi128_si64(product) as u64
 }
 
 /// [`super::classify_in_detail`], 32 bytes at a time.
