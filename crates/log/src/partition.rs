@@ -942,7 +942,7 @@ mod tests {
     fn batch(records: &[Record]) -> Batch {
         let mut batch = Batch::default();
         for r in records {
-            batch.push_record(r);
+            batch.push_record(r).unwrap();
         }
         batch
     }
@@ -1089,14 +1089,14 @@ mod tests {
         let whole = fs::metadata(&log).unwrap().len();
         // A crash mid-write: half a record at the end.
         let mut half = Vec::new();
-        record(3, "torn").encode(2, &mut half);
+        record(3, "torn").encode(2, &mut half).unwrap();
         let mut f = OpenOptions::new().append(true).open(&log).unwrap();
         f.write_all(&half[..half.len() / 2]).unwrap();
         assert_eq!(read_all(&p, 0).len(), 2);
         assert_eq!(p.end_offset().unwrap(), 2);
         p.append(&mut batch(&[record(4, "c")]), ROLL, true).unwrap();
         let mut c = Vec::new();
-        record(4, "c").encode(2, &mut c);
+        record(4, "c").encode(2, &mut c).unwrap();
         assert_eq!(fs::metadata(&log).unwrap().len(), whole + c.len() as u64);
         let all = read_all(&p, 0);
         assert_eq!(all, vec![(0, "a".into()), (1, "b".into()), (2, "c".into())]);

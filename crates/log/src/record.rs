@@ -32,9 +32,14 @@ pub const FRAME: usize = 8;
 /// The flag in `len` of a record whose checksum covers its offset last.
 const OFFSET_LAST: u32 = 1 << 31;
 
+/// The most bytes a record may have after its length field (the field keeps its top bit for
+/// the flag).
+pub const MAX_LEN: usize = OFFSET_LAST as usize - 1;
+
 impl Record {
-    /// Appends the record, framed and checksummed, with the given offset.
-    pub fn encode(&self, offset: u64, out: &mut Vec<u8>) {
+    /// Appends the record, framed and checksummed, with the given offset; an error when it is
+    /// longer than [`MAX_LEN`].
+    pub fn encode(&self, offset: u64, out: &mut Vec<u8>) -> Result<(), String> {
         let start = out.len();
         encode_unsealed(
             out,
@@ -42,8 +47,9 @@ impl Record {
             self.key.as_deref(),
             self.value.as_deref(),
             self.header_views(),
-        );
+        )?;
         seal(&mut out[start..], offset);
+        Ok(())
     }
 
     /// Decodes the record at the start of `bytes`. `Ok(None)` when the bytes end before the
@@ -78,7 +84,7 @@ impl Record {
     /// first.
     pub(crate) fn encode_earlier(&self, offset: u64, out: &mut Vec<u8>) {
         let start = out.len();
-        self.encode(offset, out);
+        self.encode(offset, out).expect("a short record");
         let record = &mut out[start..];
         let len = u32::from_le_bytes(record[..4].try_into().expect("4 bytes")) & !OFFSET_LAST;
         record[..4].copy_from_slice(&len.to_le_bytes());
@@ -182,14 +188,15 @@ pub type Header = (String, Option<Vec<u8>>);
 /// A header, borrowed.
 pub type HeaderView<'a> = (&'a str, Option<&'a [u8]>);
 
-/// Appends a record without its offset, its checksum left to [`seal`].
+/// Appends a record without its offset, its checksum left to [`seal`]; appends nothing when
+/// the record is longer than [`MAX_LEN`].
 fn encode_unsealed<'h>(
     out: &mut Vec<u8>,
     timestamp: i64,
     key: Option<&[u8]>,
     value: Option<&[u8]>,
     headers: impl Iterator<Item = HeaderView<'h>>,
-) {
+) -> Result<(), String> {
     let start = out.len();
     out.extend_from_slice(&[0; FRAME + 8]);
     out.extend_from_slice(&timestamp.to_le_bytes());
@@ -205,11 +212,18 @@ fn encode_unsealed<'h>(
         count += 1;
     }
     out[count_at..count_at + 4].copy_from_slice(&count.to_le_bytes());
-    let len = (out.len() - start - FRAME) as u32;
-    out[start..start + 4].copy_from_slice(&(len | OFFSET_LAST).to_le_bytes());
+    let len = out.len() - start - FRAME;
+    if len > MAX_LEN {
+        out.truncate(start);
+        return Err(format!(
+            "the record is {len} bytes, more than the {MAX_LEN} a record of the log may hold"
+        ));
+    }
+    out[start..start + 4].copy_from_slice(&(len as u32 | OFFSET_LAST).to_le_bytes());
     // The checksum so far: of the bytes after the offset.
     let partial = crc32fast::hash(&out[start + FRAME + 8..]);
     out[start + 4..start + 8].copy_from_slice(&partial.to_le_bytes());
+    Ok(())
 }
 
 /// Writes an unsealed record's offset, and runs its checksum on over it.
@@ -238,27 +252,29 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// Adds a record.
+    /// Adds a record; an error, adding nothing, when it is longer than [`MAX_LEN`].
     pub fn push<'h>(
         &mut self,
         timestamp: i64,
         key: Option<&[u8]>,
         value: Option<&[u8]>,
         headers: impl Iterator<Item = HeaderView<'h>>,
-    ) {
-        self.starts.push(self.bytes.len());
+    ) -> Result<(), String> {
+        let start = self.bytes.len();
+        encode_unsealed(&mut self.bytes, timestamp, key, value, headers)?;
+        self.starts.push(start);
         self.timestamps.push(timestamp);
-        encode_unsealed(&mut self.bytes, timestamp, key, value, headers);
+        Ok(())
     }
 
-    /// Adds a record.
-    pub fn push_record(&mut self, record: &Record) {
+    /// Adds a record (see [`Batch::push`]).
+    pub fn push_record(&mut self, record: &Record) -> Result<(), String> {
         self.push(
             record.timestamp,
             record.key.as_deref(),
             record.value.as_deref(),
             record.header_views(),
-        );
+        )
     }
 
     /// Adds records `records` of `other`, in one copy.
@@ -371,7 +387,7 @@ mod tests {
             headers: vec![("source".into(), Some(b"x".to_vec())), ("n".into(), None)],
         };
         let mut bytes = Vec::new();
-        record.encode(42, &mut bytes);
+        record.encode(42, &mut bytes).unwrap();
         let (back, used) = Record::decode(&bytes).unwrap().unwrap();
         assert_eq!(used, bytes.len());
         assert_eq!(
@@ -418,15 +434,17 @@ mod tests {
     fn records_copied_between_batches_keep_their_bounds() {
         let mut source = Batch::default();
         for (time, value) in [(1, "a"), (2, "bb"), (3, "ccc")] {
-            source.push(
-                time,
-                None,
-                Some(value.as_bytes()),
-                [("h", None)].into_iter(),
-            );
+            source
+                .push(
+                    time,
+                    None,
+                    Some(value.as_bytes()),
+                    [("h", None)].into_iter(),
+                )
+                .unwrap();
         }
         let mut batch = Batch::default();
-        batch.push(0, Some(b"k"), None, std::iter::empty());
+        batch.push(0, Some(b"k"), None, std::iter::empty()).unwrap();
         batch.extend_from(&source, 1..3);
         assert_eq!(batch.len(), 3);
         assert_eq!(

@@ -307,7 +307,7 @@ impl Reading {
             record.key.as_deref(),
             record.value.as_deref(),
             record.header_views().chain(self.header_views()),
-        );
+        )?;
         Ok(partition)
     }
 
@@ -328,7 +328,7 @@ impl Reading {
             scan::validate_object(text)?;
             prepared
                 .records
-                .push(now, None, Some(text), self.header_views());
+                .push(now, None, Some(text), self.header_views())?;
             return Ok(self.partition);
         }
         scan::object_fields(text, fields)?;
@@ -392,7 +392,7 @@ impl Reading {
             key,
             Some(text),
             self.header_views().chain(from_fields),
-        );
+        )?;
         Ok(self
             .partition
             .or_else(|| key.map(|key| partition_for_key(key, self.partitions))))

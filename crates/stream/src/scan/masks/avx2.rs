@@ -1,8 +1,9 @@
 //! The [`super::Detailed`] kernel with AVX2, for processors found to have it at run time: a
 //! block is two 32-byte vectors rather than four 16-byte ones.
 //!
-//! The workspace's only unsafe code is here: calling functions compiled for AVX2, which is
-//! sound once the processor is known to have it, and loading a vector from 32 bytes.
+//! The workspace's only unsafe code is here: calling functions compiled for instructions
+//! beyond x86_64's baseline (AVX2 and the others [`Detailed::detect`] looks for), which is
+//! sound once the processor is known to have them, and loading a vector from 32 bytes.
 #![allow(unsafe_code)]
 
 use std::arch::x86_64::*;
