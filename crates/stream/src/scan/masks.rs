@@ -125,6 +125,7 @@ fn classify_in_detail(block: &[u8; BLOCK]) -> Classes {
 /// What [`classify_in_detail`] gathers to tell the operators apart, besides [`Classes`]: bits
 /// 6 and 1 of every byte (`{ } [ ]` have bit 6 and `: ,` not; `{ [ :` have bit 1 and `} ] ,`
 /// not), the brackets among `{ } [ ]`, and `-` or `0`.
+#[cfg(target_arch = "x86_64")]
 #[derive(Default)]
 struct Planes {
     bit6: u64,
@@ -133,6 +134,7 @@ struct Planes {
     sign_or_zero: u64,
 }
 
+#[cfg(target_arch = "x86_64")]
 impl Planes {
     /// `c` with its [`Detail`] classes.
     #[inline(always)]
