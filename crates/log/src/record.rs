@@ -94,7 +94,7 @@ impl Record {
 }
 
 /// The length of a whole record, from its first [`FRAME`] bytes.
-pub fn framed_len(frame: &[u8; FRAME]) -> usize {
+pub(crate) fn framed_len(frame: &[u8; FRAME]) -> usize {
     let len = u32::from_le_bytes(frame[0..4].try_into().expect("4 bytes"));
     FRAME + (len & !OFFSET_LAST) as usize
 }

@@ -27,3 +27,25 @@ pub(super) fn mutate(text: &mut Vec<u8>, most: u64, next: &mut impl FnMut() -> u
         }
     }
 }
+
+/// The record with the fields `body`, placed so that it meets the 64-byte blocks at every
+/// alignment as `pad` runs on: after `pad` spaces inside it, around it, and after a string of
+/// `pad` spaces.
+pub(super) fn aligned(body: &str, pad: usize) -> [String; 3] {
+    let spaces = " ".repeat(pad);
+    [
+        format!("{{{spaces}{body}}}"),
+        format!("{spaces}{{{body}{spaces}}}{spaces}"),
+        format!("{{\"p\":\"{spaces}\",{body}}}"),
+    ]
+}
+
+/// One of `seeds` with up to `most` edits (see [`mutate`]), after up to 63 spaces.
+pub(super) fn mutated(seeds: &[&str], most: u64, next: &mut impl FnMut() -> u64) -> String {
+    let mut text = seeds[(next() % seeds.len() as u64) as usize]
+        .as_bytes()
+        .to_vec();
+    mutate(&mut text, most, next);
+    let spaces = " ".repeat((next() % 64) as usize);
+    format!("{spaces}{}", String::from_utf8(text).expect("ASCII"))
+}
