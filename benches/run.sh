@@ -6,7 +6,7 @@
 # and confluent-kafka (`pip install confluent-kafka`).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-data=${SLUICE_DATA:-$root/../shared/data}
+data=${SLUICE_DATA:-$root/examples/data}
 work=${BENCH_DIR:-$(mktemp -d)}
 cargo build --release --quiet --manifest-path "$root/Cargo.toml"
 bin=$root/target/release

