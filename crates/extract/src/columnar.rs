@@ -15,6 +15,7 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::arrow::ProjectionMask;
 use parquet::basic::Type as PhysicalType;
+use parquet::file::metadata::{ColumnChunkMetaData, ParquetMetaData};
 use sluice_arrow::encode::BatchEncoder;
 use sluice_stream::{Error, Position, Result};
 
@@ -64,6 +65,18 @@ pub fn extract_parquet(
 ) -> Result<()> {
     let bad = |e| bad_file(source, e);
     let loaded = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(bad)?;
+    let loaded = match with_dictionary_offsets_fixed(loaded.metadata()) {
+        Some(fixed) => {
+            ArrowReaderMetadata::try_new(Arc::new(fixed), ArrowReaderOptions::new()).map_err(bad)?
+        }
+        None => loaded,
+    };
+    let footer_rows: i64 = loaded
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| g.num_rows())
+        .sum();
     let schema = int96_as_micros(&loaded).unwrap_or_else(|| loaded.schema().clone());
     let mut schema = without_dictionaries(&schema);
     let indices = projection(&schema, columns, source)?;
@@ -91,7 +104,56 @@ pub fn extract_parquet(
         };
         batch.and_then(|batch| reorder(batch, &indices, columns))
     });
-    emit_batches(batches, source, emitter)
+    let rows = emit_batches(batches, source, emitter)?;
+    if i64::try_from(rows).ok() != Some(footer_rows) {
+        return Err(bad_file(
+            source,
+            format!(
+                "its row groups hold {footer_rows} rows, but only {rows} could be read (a \
+                 damaged file, or an encoding this reader gets wrong)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Older parquet-mr versions wrote a column chunk's dictionary page offset as 0, with the
+/// dictionary page at the data page offset, where the chunk starts. A dictionary page offset
+/// that is not before the data page offset is passed over, as pyarrow and parquet-mr do (the
+/// reader would otherwise start the chunk at byte 0). `None` when every offset is sound.
+fn with_dictionary_offsets_fixed(metadata: &ParquetMetaData) -> Option<ParquetMetaData> {
+    let unsound = |c: &ColumnChunkMetaData| {
+        c.dictionary_page_offset()
+            .is_some_and(|d| d <= 0 || d >= c.data_page_offset())
+    };
+    let any = metadata
+        .row_groups()
+        .iter()
+        .any(|g| g.columns().iter().any(unsound));
+    if !any {
+        return None;
+    }
+    let groups = metadata.row_groups().iter().map(|group| {
+        let columns = group.columns().iter().map(|c| match unsound(c) {
+            true => c
+                .clone()
+                .into_builder()
+                .set_dictionary_page_offset(None)
+                .build(),
+            false => Ok(c.clone()),
+        });
+        let columns = columns.collect::<Result<Vec<_>, _>>()?;
+        group
+            .clone()
+            .into_builder()
+            .set_column_metadata(columns)
+            .build()
+    });
+    let groups = groups.collect::<Result<Vec<_>, _>>().ok()?;
+    Some(ParquetMetaData::new(
+        metadata.file_metadata().clone(),
+        groups,
+    ))
 }
 
 /// A batch reader of `file` with the columns at `indices` (all when `None`) read as `schema`
@@ -304,7 +366,7 @@ pub fn extract_arrow_file(
         arrow_ipc::reader::FileReader::try_new(file, None).map_err(|e| bad_file(source, e))?;
     let indices = projection(&reader.schema(), columns, source)?;
     let batches = reader.map(|b| b.and_then(|batch| project(batch, &indices)));
-    emit_batches(batches, source, emitter)
+    emit_batches(batches, source, emitter).map(drop)
 }
 
 /// Reads an Arrow IPC stream.
@@ -318,7 +380,7 @@ pub fn extract_arrow_stream(
         arrow_ipc::reader::StreamReader::try_new(input, None).map_err(|e| bad_file(source, e))?;
     let indices = projection(&reader.schema(), columns, source)?;
     let batches = reader.map(|b| b.and_then(|batch| project(batch, &indices)));
-    emit_batches(batches, source, emitter)
+    emit_batches(batches, source, emitter).map(drop)
 }
 
 fn project(batch: RecordBatch, indices: &Option<Vec<usize>>) -> Result<RecordBatch, ArrowError> {
@@ -328,11 +390,13 @@ fn project(batch: RecordBatch, indices: &Option<Vec<usize>>) -> Result<RecordBat
     }
 }
 
+/// Writes the batches' rows as records; returns how many there were.
 fn emit_batches(
     batches: impl Iterator<Item = Result<RecordBatch, ArrowError>>,
     source: &str,
     emitter: &mut Emitter<'_>,
-) -> Result<()> {
+) -> Result<u64> {
+    let mut total = 0u64;
     let member = emitter.source_member().to_vec();
     let mut encoder: Option<(BatchEncoder, std::sync::Arc<Schema>)> = None;
     let mut out = Vec::with_capacity(1 << 20);
@@ -344,6 +408,7 @@ fn emit_batches(
         }
         let (enc, _) = encoder.as_ref().expect("set above");
         emitter.records_in += batch.num_rows() as u64;
+        total += batch.num_rows() as u64;
         let mut rows = 0u64;
         enc.encode(&batch, &member, &mut out, |out| {
             rows += 1;
@@ -357,7 +422,7 @@ fn emit_batches(
         emitter.emit_lines(&out, rows)?;
         out.clear();
     }
-    Ok(())
+    Ok(total)
 }
 
 /// The schema whose names become the records' keys: a repeated column name (Parquet and Arrow
