@@ -28,10 +28,34 @@ fn csv_values_are_typed_and_numbers_kept_verbatim() {
 fn csv_empty_string_is_the_default_null() {
     let out = extract(["--format", "csv", "-"], b"a,b,c\n,x,\n1,,\"\"\n");
     out.expect_clean();
+    // Only an unquoted empty field is null; `""` is an empty string (RFC 4180, PostgreSQL).
     assert_eq!(
         out.text(),
-        "{\"a\":null,\"b\":\"x\",\"c\":null}\n{\"a\":1,\"b\":null,\"c\":null}\n"
+        "{\"a\":null,\"b\":\"x\",\"c\":null}\n{\"a\":1,\"b\":null,\"c\":\"\"}\n"
     );
+}
+
+#[test]
+fn csv_quoted_fields_are_never_null_markers() {
+    let csv = b"a,b,c,d\r\n\"\",,\"NA\",NA\r\n\"x\"\"\",\"\",\"multi\nline\",\"\"\n";
+    let out = extract(["--format", "csv", "-"], csv);
+    out.expect_clean();
+    assert_eq!(
+        out.records(),
+        [
+            json!({"a": "", "b": null, "c": "NA", "d": "NA"}),
+            json!({"a": "x\"", "b": "", "c": "multi\nline", "d": ""}),
+        ]
+    );
+    for infer in ["auto", "none"] {
+        let out = extract(["--format", "csv", "--null", "NA", "--infer", infer, "-"], csv);
+        out.expect_clean();
+        assert_eq!(
+            out.records()[0],
+            json!({"a": "", "b": "", "c": "NA", "d": null}),
+            "--infer {infer}"
+        );
+    }
 }
 
 #[test]

@@ -129,7 +129,8 @@ pub fn extract(
                     continue;
                 }
                 line.clear();
-                layout.write_record(rows.fields(), rows.ends(), options, &mut line);
+                let quoted = QuotedFields::new(rows.raw(), options);
+                layout.write_record(rows.fields(), rows.ends(), quoted, options, &mut line);
                 emitter.emit_object(&line)?;
             }
         }
@@ -171,6 +172,9 @@ struct Rows<'a> {
     nends: usize,
     scratch: Vec<u8>,
     scratch_ends: Vec<usize>,
+    /// The current row's bytes as read (with its line end), to tell quoted fields from
+    /// unquoted ones; cut off at the limit.
+    raw: Vec<u8>,
     max: usize,
     /// The last row ended at a `\r`, whose `\n` may not have been read yet.
     after_cr: bool,
@@ -207,6 +211,7 @@ impl<'a> Rows<'a> {
             nends: 0,
             scratch: vec![0; 4096],
             scratch_ends: vec![0; 64],
+            raw: Vec::with_capacity(4096),
             max: options.max_record_bytes,
             after_cr: false,
             uncounted_lines: 0,
@@ -229,6 +234,11 @@ impl<'a> Rows<'a> {
 
     fn fields(&self) -> &[u8] {
         &self.fields[..self.len]
+    }
+
+    /// The current row as read (whole unless it is longer than the limit).
+    fn raw(&self) -> &[u8] {
+        &self.raw
     }
 
     /// Where reading stopped: after the last row read.
@@ -287,6 +297,7 @@ impl<'a> Rows<'a> {
         self.skip_blank_lines()?;
         self.row_start = self.offset;
         self.row_line = self.line();
+        self.raw.clear();
         let (mut out, mut nends) = (0usize, 0usize);
         let mut oversize = false;
         let mut probed = false;
@@ -322,6 +333,9 @@ impl<'a> Rows<'a> {
                 }
             } else {
                 self.uncounted_lines += lone_crs(&input[..nin], &mut self.pending_cr);
+                if !oversize && self.raw.len() <= self.max {
+                    self.raw.extend_from_slice(&input[..nin]);
+                }
                 self.input.consume(nin);
                 self.offset += nin as u64;
             }
@@ -548,25 +562,103 @@ impl Layout {
     }
 
     /// Writes a row as a JSON object (without newline). The fields are valid UTF-8.
-    fn write_record(&self, fields: &[u8], ends: &[usize], options: &CsvOptions, out: &mut Vec<u8>) {
+    fn write_record(
+        &self,
+        fields: &[u8],
+        ends: &[usize],
+        mut quoted: QuotedFields<'_>,
+        options: &CsvOptions,
+        out: &mut Vec<u8>,
+    ) {
         out.push(b'{');
         for (index, key) in &self.output {
             let start = if *index == 0 { 0 } else { ends[index - 1] };
             let value = &fields[start..ends[*index]];
             out.extend_from_slice(key);
-            write_value(value, options, out);
+            let null = options.nulls.iter().any(|n| n == value) && !quoted.is_quoted(*index);
+            match null {
+                true => out.extend_from_slice(b"null"),
+                false => write_value(value, options, out),
+            }
         }
         out.push(b'}');
     }
 }
 
-/// Writes one CSV value as JSON: null markers as null; with inference, JSON numbers (as
-/// written, so no digit is lost) and booleans as themselves; everything else as a string.
-fn write_value(value: &[u8], options: &CsvOptions, out: &mut Vec<u8>) {
-    if options.nulls.iter().any(|n| n == value) {
-        out.extend_from_slice(b"null");
-        return;
+/// Which fields of a row were quoted. Only an unquoted field can be a null marker (RFC 4180
+/// and PostgreSQL's `COPY … CSV`): `""` is an empty string, `"NA"` the string NA. Worked out
+/// from the row's bytes only when a field matches a marker and the row has a quote at all.
+struct QuotedFields<'a> {
+    raw: &'a [u8],
+    delimiter: u8,
+    quote: Option<u8>,
+    /// Whether each field starts with a quote, once worked out.
+    flags: Option<Vec<bool>>,
+}
+
+impl<'a> QuotedFields<'a> {
+    fn new(raw: &'a [u8], options: &CsvOptions) -> Self {
+        QuotedFields {
+            raw,
+            delimiter: options.delimiter,
+            quote: options.quote,
+            flags: None,
+        }
     }
+
+    fn is_quoted(&mut self, index: usize) -> bool {
+        let Some(quote) = self.quote else {
+            return false;
+        };
+        let (raw, delimiter) = (self.raw, self.delimiter);
+        let flags = self
+            .flags
+            .get_or_insert_with(|| match memchr::memchr(quote, raw) {
+                Some(_) => quoted_flags(raw, delimiter, quote),
+                None => Vec::new(),
+            });
+        flags.get(index).copied().unwrap_or(false)
+    }
+}
+
+/// Whether each field of the CSV row `raw` starts with `quote`, following csv-core's reading
+/// of quotes: a quote opens a quoted field only as the field's first byte, a doubled quote
+/// inside one is a quote, and the field ends at the next delimiter or line end after its
+/// closing quote.
+fn quoted_flags(raw: &[u8], delimiter: u8, quote: u8) -> Vec<bool> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        Start,
+        Unquoted,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let mut flags = vec![false];
+    let mut state = State::Start;
+    for &b in raw {
+        let line_end = b == b'\n' || b == b'\r';
+        state = match state {
+            State::Quoted if b == quote => State::QuoteInQuoted,
+            State::Quoted => State::Quoted,
+            State::QuoteInQuoted if b == quote => State::Quoted,
+            _ if line_end => break,
+            _ if b == delimiter => {
+                flags.push(false);
+                State::Start
+            }
+            State::Start if b == quote => {
+                *flags.last_mut().expect("one flag per field") = true;
+                State::Quoted
+            }
+            _ => State::Unquoted,
+        };
+    }
+    flags
+}
+
+/// Writes one CSV value that is not null as JSON: with inference, JSON numbers (as written, so
+/// no digit is lost) and booleans as themselves; everything else as a string.
+fn write_value(value: &[u8], options: &CsvOptions, out: &mut Vec<u8>) {
     if options.infer {
         if is_json_number(value) {
             out.extend_from_slice(value);
@@ -659,6 +751,19 @@ mod tests {
         ] {
             assert!(!is_json_number(no.as_bytes()), "{no}");
         }
+    }
+
+    #[test]
+    fn quoted_fields_are_told_from_unquoted_ones() {
+        let flags = |raw: &str| quoted_flags(raw.as_bytes(), b',', b'"');
+        assert_eq!(
+            flags("a,\"\",,\"x\"\"y\",\n"),
+            [false, true, false, true, false]
+        );
+        assert_eq!(flags("\"a,b\",c\"d\r\n"), [true, false]);
+        // A quote after the first byte is data; a quoted field goes on across line ends.
+        assert_eq!(flags("x\"y,\"line\nbreak\",\"\""), [false, true, true]);
+        assert_eq!(flags("\n"), [false]);
     }
 
     #[test]

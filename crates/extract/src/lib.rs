@@ -64,7 +64,9 @@ fn parse_quote(text: &str) -> std::result::Result<Quote, String> {
 ///
 /// CSV values are typed: JSON numbers (RFC 8259 grammar, integers within 64 bits) and
 /// true/false become numbers and booleans, written exactly as in the file; null markers
-/// (--null, default the empty string) become null; everything else is a string.
+/// (--null, default the empty string) become null; everything else is a string. Only an
+/// unquoted field is a null marker (RFC 4180, as PostgreSQL's COPY reads CSV): `a,,b` holds a
+/// null, `a,"",b` an empty string; this holds with --infer none too.
 ///
 /// Parquet and Arrow map to JSON as: integers and decimals as numbers (decimals keep every
 /// digit); floats as numbers, NaN and infinities as the strings "NaN", "Infinity",
@@ -97,7 +99,8 @@ pub struct Args {
     #[arg(long)]
     pub no_header: bool,
 
-    /// A CSV value that means null (repeatable). Default: the empty string.
+    /// An unquoted CSV value that means null (repeatable; a quoted one is always a string).
+    /// Default: the empty string.
     #[arg(long = "null", value_name = "MARKER")]
     pub nulls: Vec<String>,
 
