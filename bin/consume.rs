@@ -6,5 +6,6 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = sluice_consume::Args::parse();
-    sluice_cli::main_with("consume", || sluice_consume::run(args))
+    let metrics = args.common.metrics_file.clone();
+    sluice_cli::main_with("consume", metrics.as_deref(), || sluice_consume::run(args))
 }

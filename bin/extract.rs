@@ -6,5 +6,6 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = sluice_extract::Args::parse();
-    sluice_cli::main_with("extract", || sluice_extract::run(args))
+    let metrics = args.common.metrics_file.clone();
+    sluice_cli::main_with("extract", metrics.as_deref(), || sluice_extract::run(args))
 }

@@ -6,5 +6,6 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = sluice_filter::Args::parse();
-    sluice_cli::main_with("filter", || sluice_filter::run(args))
+    let metrics = args.common.metrics_file.clone();
+    sluice_cli::main_with("filter", metrics.as_deref(), || sluice_filter::run(args))
 }

@@ -6,5 +6,6 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = sluice_load::Args::parse();
-    sluice_cli::main_with("load", || sluice_load::run(args))
+    let metrics = args.common.metrics_file.clone();
+    sluice_cli::main_with("load", metrics.as_deref(), || sluice_load::run(args))
 }

@@ -6,5 +6,6 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = sluice_produce::Args::parse();
-    sluice_cli::main_with("produce", || sluice_produce::run(args))
+    let metrics = args.common.metrics_file.clone();
+    sluice_cli::main_with("produce", metrics.as_deref(), || sluice_produce::run(args))
 }

@@ -8,5 +8,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let args = sluice_transform::Args::from_env();
-    sluice_cli::main_with("transform", || sluice_transform::run(args))
+    let metrics = args.common.metrics_file.clone();
+    sluice_cli::main_with("transform", metrics.as_deref(), || {
+        sluice_transform::run(args)
+    })
 }

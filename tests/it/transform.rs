@@ -344,7 +344,11 @@ fn late_records_are_routed_or_rejected_and_open_windows_flush_at_the_end() {
     let out = transform(args(&[]), input);
     out.expect_code(1);
     assert!(
-        out.stderr.contains("-:4") && out.stderr.contains("late record"),
+        out.stderr.contains("-:4")
+            && out.stderr.contains("late record")
+            && out
+                .stderr
+                .contains("raise --allowed-lateness, sort the input by time"),
         "{}",
         out.stderr
     );

@@ -1,9 +1,15 @@
 //! What every sluice binary's command line shares: the common options, the `main` wrapper that
-//! maps errors to exit codes, and man page rendering from the clap definitions.
+//! maps errors to exit codes and writes `--metrics-file`, and the man pages and shell
+//! completions rendered from the clap definitions.
 
+pub mod metrics;
+
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Args;
+use clap_complete::Shell;
+use sluice_stream::progress::Show;
 use sluice_stream::{Error, OnError, Result};
 
 /// Options every binary takes.
@@ -21,17 +27,37 @@ pub struct CommonArgs {
     #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size)]
     pub max_record_bytes: u64,
 
-    /// Never show a progress bar (one is shown only when stderr is a terminal).
-    #[arg(short, long)]
+    /// Never show progress. On a terminal, a bar of bytes read (rate, ETA) is shown by the
+    /// stage that reads files, the head of a pipeline; stages reading a pipe stay quiet.
+    #[arg(short, long, conflicts_with = "progress")]
     pub quiet: bool,
+
+    /// Show progress on a terminal even when reading a pipe (bytes and rate, no ETA).
+    #[arg(long)]
+    pub progress: bool,
 
     /// At the end, print a one-line JSON summary to stderr: records in, out, rejected, bytes
     /// and seconds.
     #[arg(long)]
     pub stats: bool,
+
+    /// At the end, replace PATH (atomically) with the run's metrics in Prometheus' text format,
+    /// for node_exporter's textfile collector: records in, out and rejected, bytes, seconds,
+    /// exit status, and the time of the last successful run (kept across failed runs).
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<std::path::PathBuf>,
 }
 
 impl CommonArgs {
+    /// When to show progress.
+    pub fn show_progress(&self) -> Show {
+        match (self.quiet, self.progress) {
+            (true, _) => Show::Never,
+            (false, true) => Show::Always,
+            (false, false) => Show::Auto,
+        }
+    }
+
     /// The record size guard as a buffer length.
     pub fn max_record_len(&self) -> usize {
         usize::try_from(self.max_record_bytes).unwrap_or(usize::MAX)
@@ -135,17 +161,33 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 
 /// Runs a binary's body and turns its result into the documented exit code: 0 on success (and
 /// when stdout was closed early, as by `| head`), 1 on failure, 2 on a usage error. Only this
-/// function prints the error.
-pub fn main_with(program: &str, run: impl FnOnce() -> Result<()>) -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) if err.is_broken_pipe() => ExitCode::SUCCESS,
+/// function prints the error. With `metrics_file` (`--metrics-file`), the run's metrics are
+/// written there at the end, whatever the outcome.
+pub fn main_with(
+    program: &str,
+    metrics_file: Option<&Path>,
+    run: impl FnOnce() -> Result<()>,
+) -> ExitCode {
+    let code = match run() {
+        Ok(()) => 0,
+        Err(err) if err.is_broken_pipe() => 0,
         Err(err) => {
             eprintln!("{program}: {err}");
             if let Error::Usage(_) = err {
                 eprintln!("Try '{program} --help' for more information.");
             }
-            ExitCode::from(err.exit_code())
+            err.exit_code()
+        }
+    };
+    let Some(path) = metrics_file else {
+        return ExitCode::from(code);
+    };
+    let counts = sluice_stream::stats::last_run().unwrap_or_default();
+    match metrics::write(path, program, counts, code) {
+        Ok(()) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("{program}: {err}");
+            ExitCode::from(code.max(1))
         }
     }
 }
@@ -165,6 +207,27 @@ pub fn man_page(command: clap::Command) -> Vec<u8> {
     clap_mangen::Man::new(command)
         .render(&mut out)
         .expect("rendering to memory cannot fail");
+    out
+}
+
+/// The shells that completion scripts are made for.
+pub const COMPLETION_SHELLS: [Shell; 3] = [Shell::Bash, Shell::Zsh, Shell::Fish];
+
+/// Where `program`'s completion script for `shell` goes under `completions/`, named as the
+/// shell looks it up (`bash/extract`, `zsh/_extract`, `fish/extract.fish`).
+pub fn completion_path(shell: Shell, program: &str) -> String {
+    match shell {
+        Shell::Zsh => format!("zsh/_{program}"),
+        Shell::Fish => format!("fish/{program}.fish"),
+        other => format!("{other}/{program}"),
+    }
+}
+
+/// Renders `shell`'s completion script for a clap command.
+pub fn completion(mut command: clap::Command, shell: Shell) -> Vec<u8> {
+    let name = command.get_name().to_string();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut command, name, &mut out);
     out
 }
 

@@ -18,7 +18,7 @@ use indicatif::ProgressBar;
 use sluice_cli::CommonArgs;
 use sluice_stream::input::{self, is_stdin, Compression, Input};
 use sluice_stream::output::RecordWriter;
-use sluice_stream::progress::bytes_bar;
+use sluice_stream::progress::Progress;
 use sluice_stream::{Error, Rejects, Result, Stats};
 
 pub use crate::csv::is_json_number;
@@ -180,8 +180,7 @@ fn extract_into(args: &Args, out: Sink<'_>) -> Result<()> {
                 .flatten()
         })
         .collect();
-    let total = sizes.iter().try_fold(0u64, |acc, s| s.map(|s| acc + s));
-    let bar = bytes_bar(args.common.quiet, total);
+    let progress = Progress::for_inputs(args.common.show_progress(), &files);
     let csv = CsvOptions {
         delimiter: b',',
         header: !args.no_header,
@@ -198,7 +197,7 @@ fn extract_into(args: &Args, out: Sink<'_>) -> Result<()> {
     let reader = Reader {
         args,
         csv,
-        bar: bar.as_ref(),
+        bar: progress.bar(),
     };
     let extracted = files.iter().try_for_each(|name| {
         emitter.set_source(name);
@@ -213,9 +212,7 @@ fn extract_into(args: &Args, out: Sink<'_>) -> Result<()> {
         }
     }
     let (records_out, bytes_out, rejected) = emitter.counts();
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
+    progress.clear();
     stats.records_in = emitter.records_in;
     stats.records_out = records_out;
     stats.bytes_out = bytes_out;

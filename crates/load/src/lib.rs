@@ -18,7 +18,7 @@ use sluice_cli::{parse_size, CommonArgs};
 use sluice_stream::input::is_stdin;
 use sluice_stream::json::{object_fields, Fields};
 use sluice_stream::lines::LineReader;
-use sluice_stream::progress::bytes_bar;
+use sluice_stream::progress::{total_size, Progress};
 use sluice_stream::{Error, Rejects, Result, Stats};
 
 use crate::pipeline::{
@@ -224,12 +224,8 @@ pub fn run(args: Args) -> Result<()> {
     let mut rejects = Rejects::new(args.common.on_error.clone(), "load")?;
     let single_file = !matches!(layout, Layout::Dir(_));
     let target = Target::open(layout.clone(), args.overwrite, args.append)?;
-    let sizes: Option<u64> = names.iter().try_fold(0u64, |acc, i| {
-        (!is_stdin(i))
-            .then(|| std::fs::metadata(i).ok().map(|m| acc + m.len()))
-            .flatten()
-    });
-    let bar = bytes_bar(args.common.quiet, sizes);
+    let sizes = total_size(&names);
+    let progress = Progress::new(args.common.show_progress(), sizes);
     let limits = Limits {
         rows: args.max_rows_per_file,
         bytes: args.max_bytes_per_file,
@@ -270,7 +266,7 @@ pub fn run(args: Args) -> Result<()> {
                 &inputs,
                 max,
                 &mut rejects,
-                bar.as_ref(),
+                progress.bar(),
                 &mut reshaper,
                 |out, partition, fields, place, rejects| {
                     writers.write(partition, out, fields, place, rejects)
@@ -286,7 +282,7 @@ pub fn run(args: Args) -> Result<()> {
                 detect_time: !args.keep_time_strings,
                 max_bytes: max,
                 spill_dir: args.spill_dir.as_deref(),
-                bar: bar.as_ref(),
+                bar: progress.bar(),
                 single_file,
                 reopen: &reopen,
             };
@@ -307,7 +303,7 @@ pub fn run(args: Args) -> Result<()> {
                 &inputs,
                 max,
                 &mut rejects,
-                bar.as_ref(),
+                progress.bar(),
                 &mut reshaper,
                 |out, partition, _, _, _| match spill.as_mut() {
                     Some(spill) => spill.write(partition, out),
@@ -363,9 +359,7 @@ pub fn run(args: Args) -> Result<()> {
         text.push(b'\n');
         sluice_stream::atomic::write_file(path, &text)?;
     }
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
+    progress.clear();
     stats.records_in = records_in;
     stats.records_out = rows;
     stats.bytes_out = bytes_out;

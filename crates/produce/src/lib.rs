@@ -153,7 +153,7 @@ pub fn run(args: Args) -> Result<()> {
     let options = Options::new(
         &args.inputs,
         args.common.max_record_len(),
-        args.common.quiet,
+        args.common.show_progress(),
     );
     let reading = Reading {
         envelope: args.envelope,

@@ -17,7 +17,7 @@ use crate::error::{Error, Position, Result};
 use crate::input;
 use crate::json::is_blank;
 use crate::lines::{BOM, OVERSIZE_PREFIX};
-use crate::progress::bytes_bar;
+use crate::progress::{Progress, Show};
 
 /// A block is handed on once it holds this many bytes...
 const BLOCK_BYTES: usize = 512 * 1024;
@@ -118,13 +118,13 @@ pub struct Options {
     pub max_record: usize,
     /// Worker threads (at least one).
     pub workers: usize,
-    /// No progress bar.
-    pub quiet: bool,
+    /// When to show progress.
+    pub progress: Show,
 }
 
 impl Options {
     /// Reads `inputs` (stdin when empty) with one worker per core.
-    pub fn new(inputs: &[String], max_record: usize, quiet: bool) -> Self {
+    pub fn new(inputs: &[String], max_record: usize, progress: Show) -> Self {
         let inputs = if inputs.is_empty() {
             vec!["-".to_string()]
         } else {
@@ -135,7 +135,7 @@ impl Options {
             inputs,
             max_record,
             workers,
-            quiet,
+            progress,
         }
     }
 }
@@ -238,7 +238,7 @@ struct Inputs {
     /// Inputs not yet opened, in order.
     names: std::collections::VecDeque<String>,
     max_record: usize,
-    bar: Option<indicatif::ProgressBar>,
+    progress: Progress,
     /// The input being read, its name, and its lines.
     reader: Option<Box<dyn input::PeekRead>>,
     source: Arc<str>,
@@ -255,21 +255,10 @@ struct Inputs {
 
 impl Inputs {
     fn new(options: &Options) -> Self {
-        let total = options
-            .inputs
-            .iter()
-            .map(|name| {
-                if input::is_stdin(name) {
-                    None
-                } else {
-                    std::fs::metadata(name).ok().map(|m| m.len())
-                }
-            })
-            .sum::<Option<u64>>();
         Inputs {
             names: options.inputs.iter().cloned().collect(),
             max_record: options.max_record,
-            bar: bytes_bar(options.quiet, total),
+            progress: Progress::for_inputs(options.progress, &options.inputs),
             reader: None,
             source: Arc::from(""),
             lines: LineFinder::new(options.max_record),
@@ -301,12 +290,10 @@ impl Inputs {
                 None => {
                     let Some(name) = self.names.pop_front() else {
                         self.done = true;
-                        if let Some(bar) = &self.bar {
-                            bar.finish_and_clear();
-                        }
+                        self.progress.clear();
                         return None;
                     };
-                    match input::open(&name, self.bar.as_ref()) {
+                    match input::open(&name, self.progress.bar()) {
                         Ok(input) => {
                             self.source = Arc::from(name.as_str());
                             self.lines = LineFinder::new(self.max_record);
@@ -795,7 +782,7 @@ mod tests {
             .collect();
         let mut seen = Vec::new();
         let result = process(
-            &Options::new(&names, 1 << 20, true),
+            &Options::new(&names, 1 << 20, Show::Never),
             || {
                 |block: &Block, lines: &mut Vec<(String, u64)>| {
                     lines.clear();
@@ -823,7 +810,7 @@ mod tests {
         let path = dir.path().join("in.ndjson");
         let text: String = (0..50_000).map(|i| format!("{{\"i\":{i}}}\n")).collect();
         std::fs::write(&path, text).unwrap();
-        let mut options = Options::new(&[path.display().to_string()], 1 << 20, true);
+        let mut options = Options::new(&[path.display().to_string()], 1 << 20, Show::Never);
         options.workers = 3;
         let mut seen = Vec::new();
         process(

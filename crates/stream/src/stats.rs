@@ -1,5 +1,6 @@
 //! Counting a run, for `--stats` and the closing messages.
 
+use std::sync::Mutex;
 use std::time::Instant;
 
 /// What a run did, printed by `--stats` as one JSON line on stderr.
@@ -49,6 +50,18 @@ impl Stats {
         }
     }
 
+    /// The counts as they stand now.
+    pub fn counts(&self) -> RunCounts {
+        RunCounts {
+            records_in: self.records_in,
+            records_out: self.records_out,
+            rejected: self.rejected,
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            seconds: self.started.elapsed().as_secs_f64(),
+        }
+    }
+
     /// The one-line JSON summary.
     pub fn to_json(&self) -> String {
         format!(
@@ -62,4 +75,39 @@ impl Stats {
             self.started.elapsed().as_secs_f64()
         )
     }
+}
+
+/// Leaves the counts for [`last_run`]: the run's counts are those of its outermost `Stats`,
+/// the last one dropped, however the run ended.
+impl Drop for Stats {
+    fn drop(&mut self) {
+        let counts = self.counts();
+        if let Ok(mut last) = LAST_RUN.lock() {
+            *last = Some(counts);
+        }
+    }
+}
+
+/// What a finished run counted (for `--metrics-file`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RunCounts {
+    /// Records read.
+    pub records_in: u64,
+    /// Records written.
+    pub records_out: u64,
+    /// Records handed to the `--on-error` policy.
+    pub rejected: u64,
+    /// Bytes read.
+    pub bytes_in: u64,
+    /// Bytes written.
+    pub bytes_out: u64,
+    /// Seconds from start to finish.
+    pub seconds: f64,
+}
+
+static LAST_RUN: Mutex<Option<RunCounts>> = Mutex::new(None);
+
+/// The counts of the run that ended last in this process, if any ran.
+pub fn last_run() -> Option<RunCounts> {
+    LAST_RUN.lock().ok().and_then(|last| *last)
 }

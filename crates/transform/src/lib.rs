@@ -461,7 +461,7 @@ pub fn run(mut args: Args) -> Result<()> {
     let options = Options::new(
         &args.inputs,
         args.common.max_record_len(),
-        args.common.quiet,
+        args.common.show_progress(),
     );
     let mut stats = Stats::new("transform");
     let mut rejects = Rejects::new(args.common.on_error.clone(), "transform")?;
@@ -1035,7 +1035,9 @@ impl Stateful {
                     None => rejects.reject(
                         &block.position(line),
                         &format!(
-                            "late record: event time {} is before every open window (allowed lateness {} ms)",
+                            "late record: event time {} is before every open window (allowed \
+                             lateness {} ms); raise --allowed-lateness, sort the input by time, or \
+                             keep late records with --late PATH",
                             format_time(fact.time.unwrap_or_default()),
                             self.lateness
                         ),
@@ -1043,7 +1045,9 @@ impl Stateful {
                         false,
                     )?,
                 },
-                Err(reason) => rejects.reject(&block.position(line), &reason, block.text(line), false)?,
+                Err(reason) => {
+                    rejects.reject(&block.position(line), &reason, block.text(line), false)?
+                }
             }
             self.write_emitted(out)?;
         }
