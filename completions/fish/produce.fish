@@ -14,7 +14,7 @@ complete -c produce -l segment-bytes -d 'Segment size of a new topic: a segment 
 complete -c produce -l on-error -d 'What to do with a bad record: `fail` (stop, exit 1), `skip` (count it and go on) or `dead-letter=PATH` (append it to the NDJSON file PATH with its source, position and reason, and go on)' -r
 complete -c produce -l max-record-bytes -d 'Largest record accepted (bytes; K, M, G, KiB, MiB, GiB suffixes). Larger records go through --on-error without being held in memory' -r
 complete -c produce -l metrics-file -d 'At the end, replace PATH (atomically) with the run\'s metrics in Prometheus\' text format, for node_exporter\'s textfile collector: records in, out and rejected, bytes, seconds, exit status, and the time of the last successful run (kept across failed runs)' -r -F
-complete -c produce -l envelope -d 'Each input line is an envelope {"key","value","headers","timestamp","partition"}, as `consume --envelope` writes'
+complete -c produce -l envelope -d 'Each input line is an envelope {"key","value","headers","timestamp","partition"}, as `consume --envelope` writes; headers as an array of {"key","value"} objects, a flat array of names and values (kcat), or an object of names (earlier versions)'
 complete -c produce -l create -d 'Create (or update the retention of) TOPIC, apply its retention, and write nothing'
 complete -c produce -l delete-topic -d 'Delete TOPIC with all its records and committed group offsets'
 complete -c produce -s q -l quiet -d 'Never show progress. On a terminal, a bar of bytes read (rate, ETA) is shown by the stage that reads files, the head of a pipeline; stages reading a pipe stay quiet'

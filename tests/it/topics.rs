@@ -602,6 +602,34 @@ fn retention_deletes_old_segments_only() {
 }
 
 #[test]
+fn repeated_headers_survive_a_copy_through_a_json_parser() {
+    let dir = tmp();
+    let input = br#"{"key":"k","value":{"x":1},"headers":[{"key":"h","value":"1"},{"key":"h","value":"2"},{"key":"n","value":null}]}"#;
+    produce(dir.path(), &["src", "--envelope"], input).expect_clean();
+    let copy = consume(dir.path(), &["src", "--envelope"]);
+    // Python's json keeps only the last of repeated object keys; the array form loses nothing.
+    let reparse = "import json, sys\nfor line in sys.stdin: print(json.dumps(json.loads(line)))";
+    let parsed = run("python3", ["-c", reparse], &copy.stdout);
+    parsed.expect_code(0);
+    produce(dir.path(), &["dst", "--envelope"], &parsed.stdout).expect_clean();
+    let dst = consume(dir.path(), &["dst", "--envelope"]).records();
+    assert_eq!(
+        dst[0]["headers"],
+        json!([{"key": "h", "value": "1"}, {"key": "h", "value": "2"}, {"key": "n", "value": null}])
+    );
+    // The object form of earlier versions, and kcat's flat array, are still read.
+    for (topic, headers) in [
+        ("old", r#"{"h":"1","h":"2","n":null}"#),
+        ("kcat", r#"["h","1","h","2","n",null]"#),
+    ] {
+        let line = format!(r#"{{"value":1,"headers":{headers}}}"#);
+        produce(dir.path(), &[topic, "--envelope"], line.as_bytes()).expect_clean();
+        let read = consume(dir.path(), &[topic, "--envelope"]).records();
+        assert_eq!(read[0]["headers"], dst[0]["headers"], "{topic}");
+    }
+}
+
+#[test]
 fn envelopes_copy_a_topic_faithfully() {
     let dir = tmp();
     let input = concat!(
@@ -634,11 +662,13 @@ fn envelopes_copy_a_topic_faithfully() {
     assert_eq!(src.replace(r#"{"topic":"src","#, r#"{"topic":"dst","#), dst);
     assert_eq!(dst.lines().count(), 4);
     assert!(
-        dst.contains(r#""key":"7.50","headers":{"h":"1","h":"2","n":null},"value":{"big":-9223372036854775809, "f":0.1000000000000000055511151231257827,"e":1e400,"z":-0}}"#),
+        dst.contains(r#""key":"7.50","headers":[{"key":"h","value":"1"},{"key":"h","value":"2"},{"key":"n","value":null}],"value":{"big":-9223372036854775809, "f":0.1000000000000000055511151231257827,"e":1e400,"z":-0}}"#),
         "{dst}"
     );
-    assert!(dst.contains(r#""timestamp":5,"key":"a","headers":{"h":"1"},"value":{"x":1}}"#));
-    assert!(dst.contains(r#""key":"a","headers":{},"value":null}"#));
+    assert!(dst.contains(
+        r#""timestamp":5,"key":"a","headers":[{"key":"h","value":"1"}],"value":{"x":1}}"#
+    ));
+    assert!(dst.contains(r#""key":"a","headers":[],"value":null}"#));
     // --partition puts every record in one partition, whatever its envelope says.
     produce(
         dir.path(),

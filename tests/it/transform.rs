@@ -535,7 +535,7 @@ $CONSUME cooked --envelope"#,
     let r = out.records();
     assert_eq!(r.len(), 2);
     assert_eq!(r[0]["key"], json!("a"));
-    assert_eq!(r[0]["headers"], json!({"src": "test"}));
+    assert_eq!(r[0]["headers"], json!([{"key": "src", "value": "test"}]));
     assert_eq!(r[1]["value"]["c"], json!(100));
 }
 

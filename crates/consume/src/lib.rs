@@ -116,7 +116,8 @@ pub struct Args {
     #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub until: Option<String>,
 
-    /// Write each record as {"topic","partition","offset","timestamp","key","headers","value"}.
+    /// Write each record as {"topic","partition","offset","timestamp","key","headers","value"};
+    /// headers as an array of {"key","value"} objects, in order (a name may repeat).
     #[arg(long)]
     pub envelope: bool,
 

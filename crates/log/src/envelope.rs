@@ -6,9 +6,11 @@ use sluice_stream::scan::{self, Kind};
 
 use crate::record::{Record, RecordView};
 
-/// Writes a record's envelope: `timestamp` in ms since the epoch; `key` and header values as
-/// strings (null when absent); `value` as the JSON it holds (a string when it is not JSON;
-/// null for a tombstone).
+/// Writes a record's envelope: `timestamp` in ms since the epoch; `key` as a string (null when
+/// absent); `headers` as an array of `{"key","value"}` objects in the record's order, values
+/// as strings or null (as rpk writes them: a name may repeat, and every JSON parser keeps
+/// them all); `value` as the JSON it holds (a string when it is not JSON; null for a
+/// tombstone).
 pub fn write_envelope(out: &mut Vec<u8>, topic: &str, partition: u32, record: &RecordView) {
     out.extend_from_slice(b"{\"topic\":");
     write_string(out, topic.as_bytes());
@@ -21,16 +23,18 @@ pub fn write_envelope(out: &mut Vec<u8>, topic: &str, partition: u32, record: &R
     );
     out.extend_from_slice(b",\"key\":");
     write_bytes(out, record.key);
-    out.extend_from_slice(b",\"headers\":{");
+    out.extend_from_slice(b",\"headers\":[");
     for (i, (name, value)) in record.headers.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
+        out.extend_from_slice(b"{\"key\":");
         write_string(out, name.as_bytes());
-        out.push(b':');
+        out.extend_from_slice(b",\"value\":");
         write_bytes(out, *value);
+        out.push(b'}');
     }
-    out.extend_from_slice(b"},\"value\":");
+    out.extend_from_slice(b"],\"value\":");
     match record.value {
         None => out.extend_from_slice(b"null"),
         Some(v) if scan::validate_value(v).is_ok() => out.extend_from_slice(v),
@@ -54,9 +58,9 @@ pub struct Envelope {
 }
 
 /// Reads an envelope line. `value` may be any JSON, stored as it is spelled, or null (a
-/// tombstone); `key` a string, other JSON (stored as its text) or null; `headers` an object of
-/// strings or nulls, whose names may repeat; `timestamp` ms since the epoch or RFC 3339;
-/// `partition` a number. Where a field repeats, the last one counts.
+/// tombstone); `key` a string, other JSON (stored as its text) or null; `headers` as
+/// [`read_headers`] takes them; `timestamp` ms since the epoch or RFC 3339; `partition` a
+/// number. Where a field repeats, the last one counts.
 pub fn read_envelope(line: &[u8]) -> Result<Envelope, String> {
     let mut fields = Vec::new();
     scan::object_fields(line, &mut fields)?;
@@ -64,21 +68,10 @@ pub fn read_envelope(line: &[u8]) -> Result<Envelope, String> {
     let value = field("value")
         .ok_or("an envelope needs a \"value\" (null for a tombstone)")?
         .trim_ascii();
-    let mut headers = Vec::new();
-    match field("headers").map(<[u8]>::trim_ascii) {
-        None => {}
-        Some(raw) if Kind::of(raw) == Kind::Null => {}
-        Some(raw) if Kind::of(raw) == Kind::Object => {
-            let mut inner = Vec::new();
-            scan::object_fields(raw, &mut inner)?;
-            for header in &inner {
-                let name = scan::unescape(&raw[header.key.clone()])
-                    .ok_or("a header name is not a valid string")?;
-                headers.push((name, text_of(&raw[header.value.clone()])));
-            }
-        }
-        Some(_) => return Err("\"headers\" must be an object".into()),
-    }
+    let headers = match field("headers") {
+        Some(raw) => read_headers(raw.trim_ascii())?,
+        None => Vec::new(),
+    };
     let timestamp = match field("timestamp").map(<[u8]>::trim_ascii) {
         None => None,
         Some(raw) if Kind::of(raw) == Kind::Null => None,
@@ -115,6 +108,91 @@ pub fn read_envelope(line: &[u8]) -> Result<Envelope, String> {
         },
         partition,
     })
+}
+
+/// A header: its name and value (absent for null).
+type Header = (String, Option<Vec<u8>>);
+
+/// Reads an envelope's `headers`, in order and with repeated names kept, from any of the forms
+/// in use: an array of `{"key","value"}` objects (what `consume --envelope` writes, as rpk
+/// does), a flat array of names and values (`["h","1","h","2"]`, as kcat writes them), an
+/// object (`{"h":"1"}`, what earlier versions wrote; a name may repeat), or null. Values are
+/// strings or null; other JSON is kept as its text.
+fn read_headers(raw: &[u8]) -> Result<Vec<Header>, String> {
+    match Kind::of(raw) {
+        Kind::Null => Ok(Vec::new()),
+        Kind::Object => headers_of_object(raw),
+        Kind::Array => {
+            let items: Vec<&serde_json::value::RawValue> =
+                serde_json::from_slice(raw).map_err(|e| format!("\"headers\": {e}"))?;
+            match items.first().map(|item| Kind::of(item.get().as_bytes())) {
+                Some(Kind::Object) => items.iter().map(|h| header_object(h.get())).collect(),
+                _ => headers_of_pairs(&items),
+            }
+        }
+        _ => Err(HEADER_FORMS.into()),
+    }
+}
+
+const HEADER_FORMS: &str =
+    "\"headers\" must be an array of {\"key\",\"value\"} objects (or an object of names)";
+
+/// `{"h":"1","h":"2"}`: the names and values in order.
+fn headers_of_object(raw: &[u8]) -> Result<Vec<Header>, String> {
+    let mut fields = Vec::new();
+    scan::object_fields(raw, &mut fields)?;
+    fields
+        .iter()
+        .map(|f| {
+            Ok((
+                header_name(&raw[f.key.clone()])?,
+                text_of(&raw[f.value.clone()]),
+            ))
+        })
+        .collect()
+}
+
+/// `{"key":"h","value":"1"}`: one header.
+fn header_object(text: &str) -> Result<Header, String> {
+    let raw = text.as_bytes().trim_ascii();
+    if Kind::of(raw) != Kind::Object {
+        return Err(HEADER_FORMS.into());
+    }
+    let mut fields = Vec::new();
+    scan::object_fields(raw, &mut fields)?;
+    let name = scan::find(raw, &fields, b"key").ok_or("a header has no \"key\"")?;
+    let value = scan::find(raw, &fields, b"value").and_then(text_of);
+    Ok((header_name(name.trim_ascii())?, value))
+}
+
+/// `["h","1","h","2"]`: names and values taking turns.
+fn headers_of_pairs(items: &[&serde_json::value::RawValue]) -> Result<Vec<Header>, String> {
+    if !items.len().is_multiple_of(2) {
+        return Err(format!(
+            "{HEADER_FORMS}; a flat array needs a value for each name"
+        ));
+    }
+    items
+        .chunks(2)
+        .map(|pair| {
+            let name = header_name(pair[0].get().as_bytes())?;
+            Ok((name, text_of(pair[1].get().as_bytes())))
+        })
+        .collect()
+}
+
+/// A header name: a JSON string.
+fn header_name(raw: &[u8]) -> Result<String, String> {
+    let raw = raw.trim_ascii();
+    match Kind::of(raw) {
+        Kind::String => {
+            scan::unescape(raw).ok_or_else(|| "a header name is not a valid string".into())
+        }
+        _ => Err(format!(
+            "a header name must be a string, not {}",
+            String::from_utf8_lossy(raw)
+        )),
+    }
 }
 
 /// The bytes a JSON value stands for as a key or header value: a string's text, null's
@@ -179,7 +257,7 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert_eq!(
             text,
-            r#"{"topic":"weather","partition":2,"offset":7,"timestamp":1356998400000,"key":"JFK","headers":{"src":"w","n":null},"value":{"temp":30.5}}"#
+            r#"{"topic":"weather","partition":2,"offset":7,"timestamp":1356998400000,"key":"JFK","headers":[{"key":"src","value":"w"},{"key":"n","value":null}],"value":{"temp":30.5}}"#
         );
         let back = read_envelope(text.as_bytes()).unwrap();
         assert_eq!(back.partition, Some(2));
@@ -225,7 +303,23 @@ mod tests {
         assert_eq!(numbers.record.timestamp, 1000);
         for (line, reason) in [
             (&br#"{"key":"k"}"#[..], "needs a \"value\""),
-            (br#"{"value":1,"headers":[1]}"#, "must be an object"),
+            (
+                br#"{"value":1,"headers":[1]}"#,
+                "needs a value for each name",
+            ),
+            (br#"{"value":1,"headers":[1, "x"]}"#, "must be a string"),
+            (
+                br#"{"value":1,"headers":[{"value":"x"}]}"#,
+                "has no \"key\"",
+            ),
+            (
+                br#"{"value":1,"headers":[{"key":"a"}, "b"]}"#,
+                "{\"key\",\"value\"} objects",
+            ),
+            (
+                br#"{"value":1,"headers":"h"}"#,
+                "{\"key\",\"value\"} objects",
+            ),
             (br#"{"value":1,"partition":-1}"#, "not a partition number"),
             (br#"{"value":1,"timestamp":"yesterday"}"#, "neither ms"),
             (
@@ -237,6 +331,34 @@ mod tests {
         ] {
             let error = read_envelope(line).unwrap_err();
             assert!(error.contains(reason), "{error}");
+        }
+    }
+
+    #[test]
+    fn headers_are_read_in_every_form_with_repeats_and_order_kept() {
+        let expected: Vec<Header> = vec![
+            ("h".into(), Some(b"1".to_vec())),
+            ("h".into(), Some(b"2".to_vec())),
+            ("n".into(), None),
+            ("x".into(), Some(b"7.50".to_vec())),
+        ];
+        for headers in [
+            r#"[{"key":"h","value":"1"},{"key":"h","value":"2"},{"key":"n","value":null},{"key":"x","value":7.50}]"#,
+            r#"[{"value":"1","key":"h"},{"key":"h","value":"2"},{"key":"n"},{"key":"x","value":7.50}]"#,
+            r#"["h","1","h","2","n",null,"x",7.50]"#,
+            r#"{"h":"1","h":"2","n":null,"x":7.50}"#,
+        ] {
+            let line = format!(r#"{{"value":1,"headers":{headers}}}"#);
+            let read = read_envelope(line.as_bytes()).unwrap();
+            assert_eq!(read.record.headers, expected, "{headers}");
+        }
+        for empty in ["[]", "{}", "null"] {
+            let line = format!(r#"{{"value":1,"headers":{empty}}}"#);
+            assert!(read_envelope(line.as_bytes())
+                .unwrap()
+                .record
+                .headers
+                .is_empty());
         }
     }
 }

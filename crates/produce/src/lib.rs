@@ -83,7 +83,8 @@ pub struct Args {
     pub header_fields: Vec<String>,
 
     /// Each input line is an envelope {"key","value","headers","timestamp","partition"}, as
-    /// `consume --envelope` writes.
+    /// `consume --envelope` writes; headers as an array of {"key","value"} objects, a flat
+    /// array of names and values (kcat), or an object of names (earlier versions).
     #[arg(long)]
     pub envelope: bool,
 
