@@ -162,6 +162,45 @@ fn a_stage_reading_a_pipe_shows_progress_only_when_asked() {
     );
 }
 
+#[test]
+fn a_note_written_while_the_bar_is_up_stands_on_a_line_of_its_own() {
+    let dir = tmp();
+    // A ragged last row: skipped, and counted on stderr while extract's bar is on screen.
+    let script = format!(
+        "export PATH='{bin}':$PATH\n\
+         {{ zcat '{flights}'; echo 'a,b'; }} > '{dir}/big.csv'\n\
+         extract --null NA --on-error skip '{dir}/big.csv' | {{ sleep 2; cat > /dev/null; }}\n\
+         echo \"pipeline done\"\n\
+         sleep 60\n",
+        bin = bin_dir(),
+        flights = data("flights.csv.gz"),
+        dir = dir.path().display(),
+    );
+    let pane = Pane::start(dir.path(), &script);
+    let live = pane.wait_for("extract's bar", |s| {
+        has(s, "ETA") || has(s, "pipeline done")
+    });
+    assert!(
+        has(&live, "ETA"),
+        "no bar while extract ran:\n{}",
+        live.join("\n")
+    );
+    let end = pane.wait_for("the end", |s| has(s, "pipeline done"));
+    let note = end.iter().find(|l| l.contains("skipped 1 bad record(s)"));
+    assert_eq!(
+        note.map(String::as_str),
+        Some("extract: skipped 1 bad record(s)"),
+        "{}",
+        end.join("\n")
+    );
+    assert_eq!(
+        progress_lines(&end),
+        0,
+        "stale progress:\n{}",
+        end.join("\n")
+    );
+}
+
 /// The value of `metric` in a Prometheus text file.
 fn metric(text: &str, metric: &str) -> f64 {
     let line = text

@@ -81,11 +81,11 @@ pub fn extract(
             }
             Row::Unterminated { .. } if growing => {
                 // Most likely a quoted field with line breaks that is still being written.
-                eprintln!(
+                sluice_stream::progress::note(format_args!(
                     "extract: {}: a quoted field is still open at the end of the file; its row \
                      is left for the next run",
                     rows.position()
-                );
+                ));
                 return Ok(Resume {
                     offset: rows.row_start,
                     lines: rows.row_line - 1,

@@ -129,11 +129,11 @@ impl State {
             Some(s) if s.append_only && s.offset > 0 && s.offset <= meta.size() => {
                 let seen = fingerprint(file, s.offset, name)?;
                 if s.fingerprint.as_ref().is_some_and(|f| *f != seen) {
-                    eprintln!(
+                    sluice_stream::progress::note(format_args!(
                         "extract: {name} was rewritten since the last run (its first {} bytes \
                          changed); it is read again from the start",
                         s.offset
-                    );
+                    ));
                     Resume::default()
                 } else {
                     Resume {

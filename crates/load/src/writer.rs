@@ -277,10 +277,10 @@ impl FileWriter {
                     })?;
                 if options.format == Format::Parquet {
                     if schema.fields().is_empty() {
-                        eprintln!(
+                        sluice_stream::progress::note(format_args!(
                             "load: no records, so {name} has no columns: some readers (DuckDB \
                              among them) refuse such a file; --schema FILE gives it columns"
-                        );
+                        ));
                     }
                     let props = parquet_properties(options)?;
                     let writer = ArrowWriter::try_new(

@@ -120,16 +120,19 @@ impl Rejects {
                     .context(|| format!("cannot sync dead-letter file {}", path.display()))?;
             }
             if self.count > 0 {
-                eprintln!(
+                crate::progress::note(format_args!(
                     "{}: {} bad record(s) written to {}",
                     self.program,
                     self.count,
                     path.display()
-                );
+                ));
             }
         }
         if self.policy == OnError::Skip && self.count > 0 {
-            eprintln!("{}: skipped {} bad record(s)", self.program, self.count);
+            crate::progress::note(format_args!(
+                "{}: skipped {} bad record(s)",
+                self.program, self.count
+            ));
         }
         Ok(())
     }

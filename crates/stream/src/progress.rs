@@ -7,6 +7,7 @@
 
 use std::fs::File;
 use std::io::{self, IsTerminal};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -64,6 +65,9 @@ impl Progress {
         };
         let bar = bar.with_style(ProgressStyle::with_template(template).expect("valid template"));
         bar.enable_steady_tick(Duration::from_millis(200));
+        if let Ok(mut shown) = SHOWN.lock() {
+            *shown = Some(bar.clone());
+        }
         Progress { bar: Some(bar) }
     }
 
@@ -76,7 +80,23 @@ impl Progress {
     pub fn clear(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
+            if let Ok(mut shown) = SHOWN.lock() {
+                *shown = None;
+            }
         }
+    }
+}
+
+/// The display on screen now, if any, for [`note`].
+static SHOWN: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// Writes a line to stderr (a warning, a count of bad records) without breaking the progress
+/// display: the display steps aside while the line is written, and is drawn again below it.
+pub fn note(line: std::fmt::Arguments<'_>) {
+    let shown = SHOWN.lock().ok().and_then(|shown| shown.clone());
+    match shown {
+        Some(bar) => bar.suspend(|| eprintln!("{line}")),
+        None => eprintln!("{line}"),
     }
 }
 

@@ -500,7 +500,10 @@ pub fn run(mut args: Args) -> Result<()> {
             let finished = result.and_then(|()| stateful.finish(&mut out));
             if let Some(d) = &stateful.dedupe {
                 if d.dropped > 0 {
-                    eprintln!("transform: left out {} duplicate record(s)", d.dropped);
+                    sluice_stream::progress::note(format_args!(
+                        "transform: left out {} duplicate record(s)",
+                        d.dropped
+                    ));
                 }
             }
             finished
@@ -511,9 +514,9 @@ pub fn run(mut args: Args) -> Result<()> {
     Error::output_closed(result.and(flushed))?;
     rejects.finish()?;
     if dropped > 0 {
-        eprintln!(
+        sluice_stream::progress::note(format_args!(
             "transform: left out {dropped} record(s) without a lookup match (--on-miss drop)"
-        );
+        ));
     }
     stats.finish(&out, &rejects, args.common.stats);
     Ok(())
