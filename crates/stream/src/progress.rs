@@ -3,7 +3,7 @@
 //! Every stage of `extract big.csv | transform … | load out.parquet` has the terminal as its
 //! stderr. Only the stage that knows how much input there is (the head of the pipe, reading
 //! files) draws a bar; stages reading a pipe stay quiet unless `--progress` asks for one. The
-//! display is cleared when the run ends, however it ends, so nothing stale is left on screen.
+//! display is cleared when the run ends, on success or error, so nothing stale is left on screen.
 
 use std::fs::File;
 use std::io::{self, IsTerminal};
