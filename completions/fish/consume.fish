@@ -12,7 +12,7 @@ complete -c consume -l max-record-bytes -d 'Largest record accepted (bytes; K, M
 complete -c consume -l metrics-file -d 'At the end, replace PATH (atomically) with the run\'s metrics in Prometheus\' text format, for node_exporter\'s textfile collector: records in, out and rejected, bytes, seconds, exit status, and the time of the last successful run (kept across failed runs)' -r -F
 complete -c consume -l until-end -d 'Exit at the end of every partition as it was at start (the default)'
 complete -c consume -l follow -d 'Wait for new records and go on until stdout\'s reader ends (`| head`): woken by inotify as soon as a producer appends, not by polling the partitions'
-complete -c consume -l envelope -d 'Write each record as {"topic","partition","offset","timestamp","key","headers","value"}; headers as an array of {"key","value"} objects, in order (a name may repeat)'
+complete -c consume -l envelope -d 'Write each record as {"topic","partition","offset","timestamp","key","headers","value"}; headers as an array of {"key","value"} objects, in order (a name may repeat). Bytes that are not UTF-8 are written as "key_base64" or "value_base64" instead'
 complete -c consume -l lag -d 'Show each partition\'s lag for --group: end offset minus committed offset (or minus the start offset, where retention deleted the committed one; or minus where --from starts, where nothing is committed yet or the committed one is past the end), and the age of the oldest unconsumed record'
 complete -c consume -l list-groups -d 'List the groups and the topics they committed offsets for (only TOPICs\', if given)'
 complete -c consume -l list-topics -d 'List the topics'

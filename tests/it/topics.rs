@@ -630,6 +630,28 @@ fn repeated_headers_survive_a_copy_through_a_json_parser() {
 }
 
 #[test]
+fn binary_keys_headers_and_values_are_copied_exactly() {
+    let dir = tmp();
+    let input = br#"{"key_base64":"/2s=","value_base64":"AMMo","headers":[{"key":"b","value_base64":"gA=="},{"key":"t","value":"x"}]}"#;
+    produce(dir.path(), &["src", "--envelope"], input).expect_clean();
+    let copy = consume(dir.path(), &["src", "--envelope"]);
+    produce(dir.path(), &["dst", "--envelope"], &copy.stdout).expect_clean();
+    for topic in ["src", "dst"] {
+        let record = &consume(dir.path(), &[topic, "--envelope"]).records()[0];
+        assert_eq!(record["key_base64"], json!("/2s="), "{topic}: {record}");
+        assert_eq!(record["value_base64"], json!("AMMo"), "{topic}: {record}");
+        assert_eq!(
+            record["headers"],
+            json!([{"key": "b", "value_base64": "gA=="}, {"key": "t", "value": "x"}]),
+            "{topic}"
+        );
+    }
+    // Without --envelope the value's own bytes are written, as they are.
+    let plain = consume(dir.path(), &["dst"]);
+    assert_eq!(plain.stdout, [0, 0xc3, 0x28, b'\n']);
+}
+
+#[test]
 fn envelopes_copy_a_topic_faithfully() {
     let dir = tmp();
     let input = concat!(

@@ -117,7 +117,8 @@ pub struct Args {
     pub until: Option<String>,
 
     /// Write each record as {"topic","partition","offset","timestamp","key","headers","value"};
-    /// headers as an array of {"key","value"} objects, in order (a name may repeat).
+    /// headers as an array of {"key","value"} objects, in order (a name may repeat). Bytes
+    /// that are not UTF-8 are written as "key_base64" or "value_base64" instead.
     #[arg(long)]
     pub envelope: bool,
 

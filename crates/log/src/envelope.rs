@@ -1,6 +1,7 @@
 //! Records as JSON: the envelope `consume --envelope` writes and `produce --envelope` reads,
 //! `{"topic","partition","offset","timestamp","key","headers","value"}`, and timestamps.
 
+use base64::Engine;
 use sluice_stream::json::write_string;
 use sluice_stream::scan::{self, Kind};
 
@@ -10,7 +11,8 @@ use crate::record::{Record, RecordView};
 /// absent); `headers` as an array of `{"key","value"}` objects in the record's order, values
 /// as strings or null (as rpk writes them: a name may repeat, and every JSON parser keeps
 /// them all); `value` as the JSON it holds (a string when it is not JSON; null for a
-/// tombstone).
+/// tombstone). Bytes that are not UTF-8 (a key, a header value, a value) are written as
+/// `key_base64`, `value_base64`, so that nothing is lost.
 pub fn write_envelope(out: &mut Vec<u8>, topic: &str, partition: u32, record: &RecordView) {
     out.extend_from_slice(b"{\"topic\":");
     write_string(out, topic.as_bytes());
@@ -21,8 +23,8 @@ pub fn write_envelope(out: &mut Vec<u8>, topic: &str, partition: u32, record: &R
         )
         .as_bytes(),
     );
-    out.extend_from_slice(b",\"key\":");
-    write_bytes(out, record.key);
+    out.push(b',');
+    write_bytes_field(out, "key", record.key);
     out.extend_from_slice(b",\"headers\":[");
     for (i, (name, value)) in record.headers.iter().enumerate() {
         if i > 0 {
@@ -30,23 +32,61 @@ pub fn write_envelope(out: &mut Vec<u8>, topic: &str, partition: u32, record: &R
         }
         out.extend_from_slice(b"{\"key\":");
         write_string(out, name.as_bytes());
-        out.extend_from_slice(b",\"value\":");
-        write_bytes(out, *value);
+        out.push(b',');
+        write_bytes_field(out, "value", *value);
         out.push(b'}');
     }
-    out.extend_from_slice(b"],\"value\":");
+    out.extend_from_slice(b"],");
     match record.value {
-        None => out.extend_from_slice(b"null"),
-        Some(v) if scan::validate_value(v).is_ok() => out.extend_from_slice(v),
-        Some(v) => write_bytes(out, Some(v)),
+        Some(v) if scan::validate_value(v).is_ok() => {
+            out.extend_from_slice(b"\"value\":");
+            out.extend_from_slice(v);
+        }
+        value => write_bytes_field(out, "value", value),
     }
     out.push(b'}');
 }
 
-fn write_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
-    match bytes {
-        None => out.extend_from_slice(b"null"),
-        Some(b) => write_string(out, String::from_utf8_lossy(b).as_bytes()),
+/// Writes `"NAME":` and the bytes as a string (null when absent), or `"NAME_base64":` and
+/// their base64 when they are not UTF-8.
+fn write_bytes_field(out: &mut Vec<u8>, name: &str, bytes: Option<&[u8]>) {
+    let text = bytes.map(std::str::from_utf8);
+    out.push(b'"');
+    out.extend_from_slice(name.as_bytes());
+    match text {
+        None => out.extend_from_slice(b"\":null"),
+        Some(Ok(text)) => {
+            out.extend_from_slice(b"\":");
+            write_string(out, text.as_bytes());
+        }
+        Some(Err(_)) => {
+            out.extend_from_slice(b"_base64\":\"");
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(bytes.unwrap_or_default());
+            out.extend_from_slice(encoded.as_bytes());
+            out.push(b'"');
+        }
+    }
+}
+
+/// The bytes of `NAME_base64` when the object has it (`fields` of `raw`), else of `NAME` as
+/// [`text_of`] reads it; an error for base64 that does not decode.
+fn bytes_field(
+    raw: &[u8],
+    fields: &[scan::FieldSpan],
+    name: &str,
+) -> Result<Option<Vec<u8>>, String> {
+    let encoded_name = format!("{name}_base64");
+    match scan::find(raw, fields, encoded_name.as_bytes()).map(<[u8]>::trim_ascii) {
+        Some(encoded) if Kind::of(encoded) == Kind::String => {
+            let text = scan::unescape(encoded).unwrap_or_default();
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map(Some)
+                .map_err(|e| format!("\"{encoded_name}\" is not base64: {e}"))
+        }
+        Some(_) => Err(format!("\"{encoded_name}\" must be a base64 string")),
+        None => Ok(scan::find(raw, fields, name.as_bytes()).and_then(text_of)),
     }
 }
 
@@ -65,9 +105,15 @@ pub fn read_envelope(line: &[u8]) -> Result<Envelope, String> {
     let mut fields = Vec::new();
     scan::object_fields(line, &mut fields)?;
     let field = |name: &str| scan::find(line, &fields, name.as_bytes());
-    let value = field("value")
-        .ok_or("an envelope needs a \"value\" (null for a tombstone)")?
-        .trim_ascii();
+    let value = match field("value_base64") {
+        Some(_) => bytes_field(line, &fields, "value")?,
+        None => {
+            let raw = field("value")
+                .ok_or("an envelope needs a \"value\" (null for a tombstone)")?
+                .trim_ascii();
+            (Kind::of(raw) != Kind::Null).then(|| raw.to_vec())
+        }
+    };
     let headers = match field("headers") {
         Some(raw) => read_headers(raw.trim_ascii())?,
         None => Vec::new(),
@@ -102,8 +148,8 @@ pub fn read_envelope(line: &[u8]) -> Result<Envelope, String> {
         record: Record {
             offset: 0,
             timestamp: timestamp.unwrap_or_else(now_ms),
-            key: field("key").and_then(text_of),
-            value: (Kind::of(value) != Kind::Null).then(|| value.to_vec()),
+            key: bytes_field(line, &fields, "key")?,
+            value,
             headers,
         },
         partition,
@@ -161,7 +207,7 @@ fn header_object(text: &str) -> Result<Header, String> {
     let mut fields = Vec::new();
     scan::object_fields(raw, &mut fields)?;
     let name = scan::find(raw, &fields, b"key").ok_or("a header has no \"key\"")?;
-    let value = scan::find(raw, &fields, b"value").and_then(text_of);
+    let value = bytes_field(raw, &fields, "value")?;
     Ok((header_name(name.trim_ascii())?, value))
 }
 
@@ -360,5 +406,32 @@ mod tests {
                 .headers
                 .is_empty());
         }
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_travel_as_base64() {
+        let record = Record {
+            offset: 0,
+            timestamp: 5,
+            key: Some(vec![0xff, b'k']),
+            value: Some(vec![0, 0xc3, 0x28]),
+            headers: vec![
+                ("bin".into(), Some(vec![0x80])),
+                ("t".into(), Some(b"x".to_vec())),
+            ],
+        };
+        let mut out = Vec::new();
+        write_envelope(&mut out, "t", 0, &record.view());
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains(r#""key_base64":"/2s=""#), "{text}");
+        assert!(
+            text.contains(r#"{"key":"bin","value_base64":"gA=="}"#),
+            "{text}"
+        );
+        assert!(text.ends_with(r#""value_base64":"AMMo"}"#), "{text}");
+        serde_json::from_str::<serde_json::Value>(&text).unwrap();
+        assert_eq!(read_envelope(text.as_bytes()).unwrap().record, record);
+        let error = read_envelope(br#"{"value_base64":"%%"}"#).unwrap_err();
+        assert!(error.contains("is not base64"), "{error}");
     }
 }

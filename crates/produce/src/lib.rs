@@ -84,7 +84,8 @@ pub struct Args {
 
     /// Each input line is an envelope {"key","value","headers","timestamp","partition"}, as
     /// `consume --envelope` writes; headers as an array of {"key","value"} objects, a flat
-    /// array of names and values (kcat), or an object of names (earlier versions).
+    /// array of names and values (kcat), or an object of names (earlier versions);
+    /// "key_base64" and "value_base64" carry bytes that are not UTF-8.
     #[arg(long)]
     pub envelope: bool,
 
