@@ -22,17 +22,7 @@ fn example(name: &str) -> Command {
 #[test]
 fn quickstart_pipeline_runs_on_the_real_data() {
     let out = tempfile::tempdir().unwrap();
-    let result = example("quickstart.sh").arg(out.path()).output().unwrap();
-    let stdout = String::from_utf8_lossy(&result.stdout);
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
-    assert!(
-        stdout.contains("flights.parquet: 336776 records"),
-        "{stdout}"
-    );
+    let stdout = quickstart_output(example("quickstart.sh").arg(out.path()));
     assert!(stdout.contains("delays.csv:      336776 rows"), "{stdout}");
     assert!(
         stdout.contains("origin=EWR origin=JFK origin=LGA"),
@@ -202,15 +192,21 @@ fn quickstart_runs_on_a_fresh_clone_with_nothing_beside_it() {
     );
     let elsewhere = tempfile::tempdir().unwrap();
     let out = elsewhere.path().join("not/made/yet");
-    let result = Command::new("bash")
+    let mut quickstart = Command::new("bash");
+    quickstart
         .arg(clone.join("examples/quickstart.sh"))
         .arg(&out)
         .current_dir(elsewhere.path())
         .env("SLUICE_BIN", bin_dir())
-        .env_remove("SLUICE_DATA")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&result.stdout);
+        .env_remove("SLUICE_DATA");
+    quickstart_output(&mut quickstart);
+    assert!(out.join("flights.parquet").is_file());
+}
+
+/// Runs the quickstart; its stdout, once it succeeded and counted every flight.
+fn quickstart_output(quickstart: &mut Command) -> String {
+    let result = quickstart.output().unwrap();
+    let stdout = String::from_utf8_lossy(&result.stdout).into_owned();
     assert!(
         result.status.success(),
         "{}",
@@ -220,7 +216,7 @@ fn quickstart_runs_on_a_fresh_clone_with_nothing_beside_it() {
         stdout.contains("flights.parquet: 336776 records"),
         "{stdout}"
     );
-    assert!(out.join("flights.parquet").is_file());
+    stdout
 }
 
 /// Runs git in `dir`; its stdout. `git grep` finding nothing (exit 1) is an empty answer.
