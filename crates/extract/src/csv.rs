@@ -66,6 +66,7 @@ pub fn extract(
     };
     let mut layout = Layout::new(&names, options, source)?;
     let mut line = Vec::with_capacity(1024);
+    let mut quoted_scratch = Vec::new();
     loop {
         emitter.flush_if_paused(rows.input)?;
         match rows.next()? {
@@ -129,7 +130,7 @@ pub fn extract(
                     continue;
                 }
                 line.clear();
-                let quoted = QuotedFields::new(rows.raw(), options);
+                let quoted = QuotedFields::new(rows.raw(), options, &mut quoted_scratch);
                 layout.write_record(rows.fields(), rows.ends(), quoted, options, &mut line);
                 emitter.emit_object(&line)?;
             }
@@ -592,17 +593,20 @@ struct QuotedFields<'a> {
     raw: &'a [u8],
     delimiter: u8,
     quote: Option<u8>,
-    /// Whether each field starts with a quote, once worked out.
-    flags: Option<Vec<bool>>,
+    /// Whether each field starts with a quote (a buffer reused from row to row).
+    flags: &'a mut Vec<bool>,
+    /// `flags` holds this row's answer.
+    worked_out: bool,
 }
 
 impl<'a> QuotedFields<'a> {
-    fn new(raw: &'a [u8], options: &CsvOptions) -> Self {
+    fn new(raw: &'a [u8], options: &CsvOptions, flags: &'a mut Vec<bool>) -> Self {
         QuotedFields {
             raw,
             delimiter: options.delimiter,
             quote: options.quote,
-            flags: None,
+            flags,
+            worked_out: false,
         }
     }
 
@@ -610,14 +614,14 @@ impl<'a> QuotedFields<'a> {
         let Some(quote) = self.quote else {
             return false;
         };
-        let (raw, delimiter) = (self.raw, self.delimiter);
-        let flags = self
-            .flags
-            .get_or_insert_with(|| match memchr::memchr(quote, raw) {
-                Some(_) => quoted_flags(raw, delimiter, quote),
-                None => Vec::new(),
-            });
-        flags.get(index).copied().unwrap_or(false)
+        if !self.worked_out {
+            self.worked_out = true;
+            self.flags.clear();
+            if memchr::memchr(quote, self.raw).is_some() {
+                quoted_flags(self.raw, self.delimiter, quote, self.flags);
+            }
+        }
+        self.flags.get(index).copied().unwrap_or(false)
     }
 }
 
@@ -625,7 +629,7 @@ impl<'a> QuotedFields<'a> {
 /// of quotes: a quote opens a quoted field only as the field's first byte, a doubled quote
 /// inside one is a quote, and the field ends at the next delimiter or line end after its
 /// closing quote.
-fn quoted_flags(raw: &[u8], delimiter: u8, quote: u8) -> Vec<bool> {
+fn quoted_flags(raw: &[u8], delimiter: u8, quote: u8, flags: &mut Vec<bool>) {
     #[derive(Clone, Copy, PartialEq)]
     enum State {
         Start,
@@ -633,7 +637,8 @@ fn quoted_flags(raw: &[u8], delimiter: u8, quote: u8) -> Vec<bool> {
         Quoted,
         QuoteInQuoted,
     }
-    let mut flags = vec![false];
+    flags.clear();
+    flags.push(false);
     let mut state = State::Start;
     for &b in raw {
         let line_end = b == b'\n' || b == b'\r';
@@ -653,7 +658,6 @@ fn quoted_flags(raw: &[u8], delimiter: u8, quote: u8) -> Vec<bool> {
             _ => State::Unquoted,
         };
     }
-    flags
 }
 
 /// Writes one CSV value that is not null as JSON: with inference, JSON numbers (as written, so
@@ -755,7 +759,11 @@ mod tests {
 
     #[test]
     fn quoted_fields_are_told_from_unquoted_ones() {
-        let flags = |raw: &str| quoted_flags(raw.as_bytes(), b',', b'"');
+        let flags = |raw: &str| {
+            let mut flags = Vec::new();
+            quoted_flags(raw.as_bytes(), b',', b'"', &mut flags);
+            flags
+        };
         assert_eq!(
             flags("a,\"\",,\"x\"\"y\",\n"),
             [false, true, false, true, false]
