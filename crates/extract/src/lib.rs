@@ -145,7 +145,7 @@ pub fn run(args: Args) -> Result<()> {
     sluice_stream::pipe::widen(&stdout);
     let on_terminal = stdout.is_terminal();
     let out: Box<dyn Write> = Box::new(std::io::BufWriter::with_capacity(256 * 1024, stdout));
-    extract_into(&args, RecordWriter::new(out, on_terminal))
+    extract_into(&args, RecordWriter::new(out, on_terminal)).map(drop)
 }
 
 /// Reads `path` as `extract path` would (format by name or content, typed CSV) and returns its
@@ -158,7 +158,22 @@ pub fn read_table(path: &str) -> Result<Vec<u8>> {
     Ok(records)
 }
 
-fn extract_into(args: &Args, out: Sink<'_>) -> Result<()> {
+/// Reads `path` as `extract [OPTIONS] path` would, `options` being extract's own flags (such
+/// as `--on-error skip`), and writes its records as NDJSON lines to `out`; for programs that
+/// read inputs in-process (`compact`). Returns the records read and those handed to
+/// `--on-error`.
+pub fn extract_file(path: &str, options: &[String], out: &mut dyn Write) -> Result<(u64, u64)> {
+    let argv = ["extract", "--quiet"]
+        .into_iter()
+        .map(String::from)
+        .chain(options.iter().cloned())
+        .chain(["--".to_string(), path.to_string()]);
+    let args = Args::try_parse_from(argv).map_err(|e| Error::Usage(e.to_string()))?;
+    extract_into(&args, RecordWriter::new(Box::new(out), false))
+}
+
+/// Extracts `args`' inputs into `out`; returns the records read and rejected.
+fn extract_into(args: &Args, out: Sink<'_>) -> Result<(u64, u64)> {
     let mut stats = Stats::new("extract");
     let files = sources::expand(&args.inputs)?;
     let rejects = Rejects::new(args.common.on_error.clone(), "extract")?;
@@ -221,7 +236,7 @@ fn extract_into(args: &Args, out: Sink<'_>) -> Result<()> {
     if args.common.stats {
         eprintln!("{}", stats.to_json());
     }
-    Ok(())
+    Ok((stats.records_in, stats.rejected))
 }
 
 struct Reader<'a> {

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use sluice_lake::Lake;
 use sluice_stream::input::{extension, is_stdin, Compression};
 use sluice_stream::{Error, Result};
 
@@ -68,7 +69,8 @@ impl Format {
 }
 
 /// Expands the command line's inputs: `-` is stdin; a directory stands for every file below it
-/// (recursively, sorted by path, hidden files left out); a pattern with `*`, `?` or `[` that
+/// (recursively, sorted by path, hidden files left out), except that a lake written by
+/// `compact` stands for the files its latest manifest names; a pattern with `*`, `?` or `[` that
 /// names no existing file is a glob (sorted).
 pub fn expand(inputs: &[String]) -> Result<Vec<String>> {
     let mut files = Vec::new();
@@ -76,6 +78,9 @@ pub fn expand(inputs: &[String]) -> Result<Vec<String>> {
         let path = Path::new(input);
         if is_stdin(input) || path.is_file() {
             files.push(input.clone());
+        } else if let Some(committed) = Lake::committed_files(path)? {
+            // A lake made by `compact`: only the files its latest manifest names.
+            files.extend(committed.iter().map(|p| p.to_string_lossy().into_owned()));
         } else if path.is_dir() {
             let mut found = Vec::new();
             walk(path, &mut found)?;

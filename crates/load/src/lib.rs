@@ -26,8 +26,7 @@ use crate::pipeline::{
 };
 use crate::target::Target;
 pub use crate::target::{partition_component, Layout};
-use crate::writer::WriterOptions;
-pub use crate::writer::{Codec, Format};
+pub use crate::writer::{Codec, FileWriter, Format, Output, WriterOptions};
 
 const EXAMPLES: &str = "\
 Examples:

@@ -55,6 +55,9 @@ pub enum Error {
     BadInput { position: Position, reason: String },
     /// Anything else, already phrased for the user.
     Other(String),
+    /// Another run holds what this one needs (a lake being compacted): try again later
+    /// (exit code 75, EX_TEMPFAIL of sysexits.h).
+    Busy(String),
 }
 
 /// Result with the stream's [`Error`].
@@ -88,6 +91,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) => 2,
+            Error::Busy(_) => 75,
             _ if self.is_broken_pipe() => 0,
             _ => 1,
         }
@@ -97,7 +101,7 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Usage(msg) | Error::Other(msg) => f.write_str(msg),
+            Error::Usage(msg) | Error::Other(msg) | Error::Busy(msg) => f.write_str(msg),
             Error::Io { context, source } => write!(f, "{context}: {source}"),
             Error::BadRecord { position, reason } => write!(f, "{position}: bad record: {reason}"),
             Error::BadInput { position, reason } => write!(f, "{position}: {reason}"),

@@ -1,0 +1,581 @@
+//! `compact`: small files into an hourly lake, exactly once, through crashes, reruns, late
+//! files and overlapping runs; read back by extract, DuckDB and pyarrow.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::util::*;
+
+const COMPACT: &str = env!("CARGO_BIN_EXE_compact");
+/// Input files made from the flights data, and the records spread over them.
+const FILES: usize = 1000;
+const RECORDS: usize = 60_000;
+
+fn compact<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    run(COMPACT, args, b"")
+}
+
+/// The first RECORDS flights as NDJSON lines (read once).
+fn flight_lines() -> &'static [String] {
+    static LINES: OnceLock<Vec<String>> = OnceLock::new();
+    LINES.get_or_init(|| {
+        let all = records_of("flights.csv.gz");
+        let text = String::from_utf8(all).unwrap();
+        text.lines().take(RECORDS).map(String::from).collect()
+    })
+}
+
+/// Spreads `lines` over `files` NDJSON files in `dir`: line i goes to file (i * 7919) % files,
+/// so each file holds records from all over the year and each hour's records come from many
+/// files.
+fn land(dir: &Path, lines: &[String], files: usize, prefix: &str) {
+    let mut parts: Vec<String> = vec![String::new(); files];
+    for (i, line) in lines.iter().enumerate() {
+        let part = &mut parts[(i * 7919) % files];
+        part.push_str(line);
+        part.push('\n');
+    }
+    for (n, part) in parts.iter().enumerate() {
+        write(dir, &format!("{prefix}{n:04}.ndjson"), part);
+    }
+}
+
+/// Each record as canonical JSON text (numbers reparsed), sorted: two equal multisets of
+/// records give equal lists.
+fn canonical(records: impl IntoIterator<Item = Value>) -> Vec<String> {
+    let mut out: Vec<String> = records.into_iter().map(|r| r.to_string()).collect();
+    out.sort();
+    out
+}
+
+fn expected(lines: &[String]) -> Vec<String> {
+    canonical(
+        lines
+            .iter()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()),
+    )
+}
+
+/// The records of a lake as `extract DEST` reads them, canonical.
+fn lake_records(lake: &Path) -> Vec<String> {
+    let out = extract([s(lake)], b"");
+    out.expect_code(0);
+    canonical(out.records())
+}
+
+fn manifest(lake: &Path) -> Value {
+    let dir = lake.join("_sluice/manifest");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json") && !n.starts_with('.'))
+        .collect();
+    names.sort();
+    let latest = names.last().expect("a manifest");
+    serde_json::from_str(&read(dir.join(latest))).unwrap()
+}
+
+/// The lake's Parquet files on disk (relative paths), sorted.
+fn parquet_files(lake: &Path) -> Vec<String> {
+    files(lake)
+        .into_iter()
+        .filter(|f| f.ends_with(".parquet"))
+        .collect()
+}
+
+fn hourly<'a>(landing: &'a Path, lake: &'a Path, extra: &[&'a str]) -> Vec<String> {
+    let mut args = vec![
+        s(landing),
+        s(lake),
+        "--time-field".into(),
+        "time_hour".into(),
+        "--window".into(),
+        "1h".into(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
+/// Every record lies in the window its folder names.
+fn check_windows(lake: &Path) {
+    let out = extract(["--source-field", "_file", &s(lake)], b"");
+    out.expect_code(0);
+    for record in out.records() {
+        let file = record["_file"].as_str().unwrap();
+        let time = record["time_hour"].as_str().unwrap();
+        let folder = format!("dt={}/hour={}/", &time[..10], &time[11..13]);
+        assert!(file.contains(&folder), "{time} is in {file}");
+    }
+}
+
+#[test]
+fn small_files_become_hourly_windows_exactly_once() {
+    let dir = tmp();
+    let (landing, lake) = (dir.path().join("landing"), dir.path().join("lake"));
+    let lines = flight_lines();
+    land(&landing, lines, FILES, "part-");
+    let out = compact(hourly(&landing, &lake, &["--stats"]));
+    out.expect_code(0);
+    let stats = out.stats();
+    assert_eq!(stats["records_in"], RECORDS as u64);
+    assert_eq!(stats["records_out"], RECORDS as u64);
+    assert_eq!(stats["inputs"], FILES as u64);
+    assert_eq!(lake_records(&lake), expected(lines));
+    check_windows(&lake);
+
+    // One file per hour, every consumed input moved to _done/.
+    let manifest = manifest(&lake);
+    let listed: Vec<String> = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(parquet_files(&lake), listed);
+    let hours: std::collections::BTreeSet<_> = listed
+        .iter()
+        .map(|p| p.rsplit_once('/').unwrap().0.to_string())
+        .collect();
+    assert_eq!(hours.len(), listed.len(), "one file per window");
+    assert_eq!(files(&landing).len(), FILES);
+    assert!(files(&landing).iter().all(|f| f.starts_with("_done/")));
+    let rows: u64 = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rows"].as_u64().unwrap())
+        .sum();
+    assert_eq!(rows, RECORDS as u64);
+
+    // A rerun changes nothing.
+    let before = (
+        tree(&lake),
+        read(lake.join("_sluice/manifest/00000000000000000001.json")),
+    );
+    compact(hourly(&landing, &lake, &[])).expect_clean();
+    let after = (
+        tree(&lake),
+        read(lake.join("_sluice/manifest/00000000000000000001.json")),
+    );
+    assert_eq!(before, after);
+
+    if python_ready("small_files_become_hourly_windows_exactly_once") {
+        check_with_duckdb_and_pyarrow(&lake, lines);
+    }
+}
+
+const READ_LAKE: &str = r#"
+import json, sys
+import duckdb
+import pyarrow.dataset as ds
+lake = sys.argv[1]
+con = duckdb.connect()
+con.execute("set TimeZone = 'UTC'")
+count, delay, outside = con.execute(
+    "select count(*), sum(dep_delay), "
+    "count(*) filter (where strftime(time_hour, '%Y-%m-%d') <> dt::varchar "
+    "  or hour(time_hour) <> hour::int) "
+    "from read_parquet(? || '/**/*.parquet', union_by_name = true, hive_partitioning = true)",
+    [lake]).fetchone()
+table = ds.dataset(lake, format="parquet", partitioning="hive",
+                   exclude_invalid_files=False).to_table()
+print(json.dumps({
+    "duckdb_count": count, "duckdb_delay": int(delay), "outside": outside,
+    "pyarrow_rows": table.num_rows,
+    "types": {f.name: str(f.type) for f in table.schema},
+}))
+"#;
+
+fn check_with_duckdb_and_pyarrow(lake: &Path, lines: &[String]) {
+    let out = python(READ_LAKE, &[&s(lake)]);
+    out.expect_code(0);
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let delay: i64 = lines
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["dep_delay"]
+                .as_i64()
+                .unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(seen["duckdb_count"], RECORDS as u64);
+    assert_eq!(seen["duckdb_delay"], delay);
+    assert_eq!(seen["outside"], 0);
+    assert_eq!(seen["pyarrow_rows"], RECORDS as u64);
+    assert_eq!(seen["types"]["time_hour"], "timestamp[us, tz=UTC]");
+    assert_eq!(seen["types"]["dep_delay"], "int64");
+    assert_eq!(seen["types"]["carrier"], "string");
+}
+
+#[test]
+fn late_files_join_their_window_and_small_files_are_packed() {
+    let dir = tmp();
+    let (landing, lake) = (dir.path().join("landing"), dir.path().join("lake"));
+    let lines = &flight_lines()[..2000];
+    land(&landing, &lines[..1500], 10, "a-");
+    compact(hourly(&landing, &lake, &[])).expect_clean();
+    let first = manifest(&lake);
+    // Late records: the rest, landing in hours that already have files.
+    land(&landing, &lines[1500..], 5, "b-");
+    let out = compact(hourly(&landing, &lake, &["--stats"]));
+    out.expect_code(0);
+    assert_eq!(lake_records(&lake), expected(lines));
+    check_windows(&lake);
+    let second = manifest(&lake);
+    assert_eq!(second["version"], 2);
+    let removed = second["commit"]["removed"].as_array().unwrap();
+    assert!(
+        !removed.is_empty(),
+        "late records rewrote their windows' small files"
+    );
+    let first_paths: Vec<&Value> = first["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| &f["path"])
+        .collect();
+    assert!(removed.iter().all(|r| first_paths.contains(&r)));
+    // Still one file per hour, and the replaced files are gone from the disk.
+    let on_disk = parquet_files(&lake);
+    let hours: std::collections::BTreeSet<_> = on_disk
+        .iter()
+        .map(|p| p.rsplit_once('/').unwrap().0)
+        .collect();
+    assert_eq!(hours.len(), on_disk.len());
+    assert_eq!(on_disk.len(), second["files"].as_array().unwrap().len());
+
+    // With large files allowed to stand, a late file adds a file until the window holds more
+    // than --max-files-per-window.
+    let dir = tmp();
+    let (landing, lake) = (dir.path().join("landing"), dir.path().join("lake"));
+    let one_hour: Vec<String> = lines
+        .iter()
+        .filter(|l| l.contains("\"time_hour\":\"2013-01-01T10:00:00Z\""))
+        .cloned()
+        .collect();
+    assert!(one_hour.len() > 3);
+    let args = |landing: &Path| {
+        hourly(
+            landing,
+            &lake,
+            &["--target-file-size", "1K", "--max-files-per-window", "3"],
+        )
+        .into_iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+    };
+    for n in 0..4 {
+        write(
+            &landing,
+            &format!("late-{n}.ndjson"),
+            format!("{}\n", one_hour[n]),
+        );
+        compact(args(&landing)).expect_clean();
+        let count = parquet_files(&lake).len();
+        assert_eq!(count, if n < 3 { n + 1 } else { 1 }, "after file {n}");
+    }
+    let got = lake_records(&lake);
+    assert_eq!(got, expected(&one_hour[..4]));
+}
+
+#[test]
+fn a_kill_at_any_point_loses_and_duplicates_nothing() {
+    let lines = flight_lines();
+    // How long a whole run takes here.
+    let dir = tmp();
+    let (landing, lake) = (dir.path().join("landing"), dir.path().join("lake"));
+    land(&landing, lines, FILES, "p-");
+    let started = Instant::now();
+    compact(hourly(&landing, &lake, &[])).expect_clean();
+    let whole = started.elapsed();
+    for step in 1..=6u32 {
+        let dir = tmp();
+        let (landing, lake) = (dir.path().join("landing"), dir.path().join("lake"));
+        land(&landing, lines, FILES, "p-");
+        let mut child = Command::new(COMPACT)
+            .args(hourly(&landing, &lake, &[]))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(whole * step / 6);
+        let _ = child.kill(); // SIGKILL
+        let status = child.wait().unwrap();
+        // A rerun finishes or redoes the work: every record once, nothing left over.
+        let out = compact(hourly(&landing, &lake, &[]));
+        out.expect_code(0);
+        assert_eq!(
+            lake_records(&lake),
+            expected(lines),
+            "killed at step {step} ({status})"
+        );
+        let listed: Vec<String> = manifest(&lake)["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["path"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(parquet_files(&lake), listed, "step {step}: orphans left");
+        let leftovers: Vec<String> = files(&lake)
+            .into_iter()
+            .filter(|f| f.contains(".tmp") || f.contains(".spill-"))
+            .collect();
+        assert!(leftovers.is_empty(), "step {step}: {leftovers:?}");
+        assert!(files(&landing).iter().all(|f| f.starts_with("_done/")));
+        assert_eq!(files(&landing).len(), FILES);
+    }
+}
+
+#[test]
+fn overlapping_runs_never_commit_twice() {
+    let dir = tmp();
+    let (landing, lake) = (dir.path().join("landing"), dir.path().join("lake"));
+    let lines = flight_lines();
+    land(&landing, lines, 200, "o-");
+
+    // A run that finds the lock taken does nothing, says why, and exits 75.
+    std::fs::create_dir_all(lake.join("_sluice")).unwrap();
+    std::fs::create_dir_all(lake.join("_sluice/manifest")).unwrap();
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lake.join("_sluice/lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let out = compact(hourly(&landing, &lake, &[]));
+    out.expect_code(75);
+    assert!(
+        out.stderr.contains("is being compacted by another run"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(files(&landing).len(), 200);
+    drop(lock);
+
+    // Two runs started together: one commits, the other finds nothing new or the lock taken.
+    let spawn = || {
+        Command::new(COMPACT)
+            .args(hourly(&landing, &lake, &[]))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let codes: Vec<i32> = [a, b]
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap().status.code().unwrap())
+        .collect();
+    assert!(codes.iter().all(|c| *c == 0 || *c == 75), "{codes:?}");
+    assert!(codes.contains(&0));
+    assert_eq!(manifest(&lake)["version"], 1);
+    assert_eq!(lake_records(&lake), expected(lines));
+}
+
+#[test]
+fn bad_times_and_late_records_go_through_on_error() {
+    let dir = tmp();
+    let (landing, lake) = (dir.path().join("landing"), dir.path().join("lake"));
+    write(
+        &landing,
+        "a.ndjson",
+        "{\"ts\":\"2026-12-07T10:00:00Z\",\"v\":1}\n{\"v\":2}\n{\"ts\":\"soon\",\"v\":3}\n\
+         {\"ts\":1796637600,\"v\":4}\n{\"ts\":null,\"v\":5}\n",
+    );
+    let args = |extra: &[&str]| {
+        let mut args = vec![
+            s(&landing),
+            s(&lake),
+            "--time-field".into(),
+            "ts".into(),
+            "--window".into(),
+            "1h".into(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args
+    };
+    // fail: the first bad record stops the run, nothing is committed.
+    let out = compact(args(&[]));
+    out.expect_code(1);
+    assert!(
+        out.stderr
+            .contains("a.ndjson (row 2): bad record: the time field ts is missing"),
+        "{}",
+        out.stderr
+    );
+    assert!(!lake
+        .join("_sluice/manifest/00000000000000000001.json")
+        .exists());
+    assert_eq!(files(&landing), ["a.ndjson"]);
+
+    let dead = dir.path().join("dead.ndjson");
+    let policy = format!("dead-letter={}", s(&dead));
+    let out = compact(args(&["--on-error", &policy, "--stats"]));
+    out.expect_code(0);
+    assert_eq!(out.stats()["rejected"], 3);
+    let rejected = parse_ndjson(read(&dead).as_bytes());
+    let reasons: Vec<&str> = rejected
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons.len(), 3);
+    assert!(reasons[0].contains("is missing"));
+    assert!(reasons[1].contains("\"soon\" is not an RFC 3339 time"));
+    assert!(reasons[2].contains("is null"));
+    let kept: Vec<i64> = extract([s(&lake)], b"")
+        .records()
+        .iter()
+        .map(|r| r["v"].as_i64().unwrap())
+        .collect();
+    assert_eq!(kept, [1, 4]);
+
+    // --max-lateness: measured from the newest record in the lake (2026-12-07T10:00Z).
+    write(
+        &landing,
+        "b.ndjson",
+        "{\"ts\":\"2026-12-07T08:30:00Z\",\"v\":6}\n{\"ts\":\"2026-12-07T07:59:00Z\",\"v\":7}\n",
+    );
+    let out = compact(args(&["--max-lateness", "2h", "--on-error", &policy]));
+    out.expect_code(0);
+    let last = parse_ndjson(read(&dead).as_bytes()).pop().unwrap();
+    let record: Value = serde_json::from_str(last["record"].as_str().unwrap()).unwrap();
+    assert_eq!(record["v"], 7);
+    assert!(
+        last["reason"].as_str().unwrap().contains("--max-lateness"),
+        "{last}"
+    );
+    let mut kept: Vec<i64> = extract([s(&lake)], b"")
+        .records()
+        .iter()
+        .map(|r| r["v"].as_i64().unwrap())
+        .collect();
+    kept.sort();
+    assert_eq!(kept, [1, 4, 6]);
+}
+
+#[test]
+fn a_column_that_cannot_widen_is_reported_not_coerced() {
+    let dir = tmp();
+    let (landing, lake) = (dir.path().join("landing"), dir.path().join("lake"));
+    write(
+        &landing,
+        "1.ndjson",
+        "{\"ts\":\"2013-01-01T00:00:00Z\",\"a\":1,\"n\":1}\n",
+    );
+    let args = [
+        s(&landing),
+        s(&lake),
+        "--time-field".into(),
+        "ts".into(),
+        "--window".into(),
+        "1d".into(),
+    ];
+    compact(&args).expect_clean();
+    // Widening is fine: an integer column takes floats, a new column appears.
+    write(
+        &landing,
+        "2.ndjson",
+        "{\"ts\":\"2013-01-01T01:00:00Z\",\"a\":1.5,\"b\":\"x\",\"n\":2}\n",
+    );
+    compact(&args).expect_clean();
+    let fields = &manifest(&lake)["schema"]["fields"];
+    assert_eq!(fields[1]["name"], "a");
+    assert_eq!(fields[1]["type"], "float64");
+    assert_eq!(fields[3]["name"], "b");
+    // An object where the lake has numbers is an error naming the input and the column.
+    write(
+        &landing,
+        "3.ndjson",
+        "{\"ts\":\"2013-01-02T00:00:00Z\",\"a\":{\"x\":1},\"n\":3}\n",
+    );
+    let out = compact(&args);
+    out.expect_code(1);
+    assert!(
+        out.stderr
+            .contains("3.ndjson: column a holds objects here but Float64 values in the lake"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(manifest(&lake)["version"], 2);
+    let mut seen: Vec<i64> = extract([s(&lake)], b"")
+        .records()
+        .iter()
+        .map(|r| r["n"].as_i64().unwrap())
+        .collect();
+    seen.sort();
+    assert_eq!(seen, [1, 2]);
+}
+
+#[test]
+fn only_committed_files_are_in_the_lake() {
+    let dir = tmp();
+    let (landing, lake) = (dir.path().join("landing"), dir.path().join("lake"));
+    land(&landing, &flight_lines()[..300], 3, "c-");
+    compact(hourly(&landing, &lake, &[])).expect_clean();
+    let committed = lake_records(&lake);
+    // A file a crashed run renamed into place but never committed is not in the lake…
+    let first = parquet_files(&lake).remove(0);
+    let stray = lake.join(first.replace("part-00000001", "part-00000002"));
+    std::fs::copy(lake.join(&first), &stray).unwrap();
+    assert_eq!(lake_records(&lake), committed);
+    // … and the next run deletes it.
+    compact(hourly(&landing, &lake, &[])).expect_clean();
+    assert!(!stray.exists());
+
+    // A folder of someone else's files is not taken for a lake; a lake keeps its windows.
+    let other = dir.path().join("other");
+    write(&other, "mine.txt", "keep me");
+    compact(hourly(&landing, &other, &[])).expect_code(2);
+    let out = compact([
+        s(&landing),
+        s(&lake),
+        "--time-field".into(),
+        "time_hour".into(),
+        "--window".into(),
+        "1d".into(),
+    ]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("into 1h windows"), "{}", out.stderr);
+    let inside = compact(hourly(&landing, &landing.join("lake"), &[]));
+    inside.expect_code(2);
+}
+
+#[test]
+fn a_backfill_of_many_windows_stays_within_its_memory() {
+    // Every hour of the flights data in one run, with memory for a few windows only: records
+    // are split on disk and written one window at a time.
+    let dir = tmp();
+    let (landing, lake) = (dir.path().join("landing"), dir.path().join("lake"));
+    let lines = flight_lines();
+    land(&landing, lines, 20, "m-");
+    let out = compact(hourly(
+        &landing,
+        &lake,
+        &["--memory", "64KiB", "--keep-inputs"],
+    ));
+    out.expect_code(0);
+    assert_eq!(lake_records(&lake), expected(lines));
+    // Kept inputs stay, and the manifest remembers them: a rerun takes nothing twice.
+    assert_eq!(files(&landing).len(), 20);
+    compact(hourly(&landing, &lake, &["--keep-inputs"])).expect_clean();
+    assert_eq!(manifest(&lake)["version"], 1);
+    let per_window: BTreeMap<String, usize> =
+        parquet_files(&lake)
+            .into_iter()
+            .fold(BTreeMap::new(), |mut m, f| {
+                *m.entry(f.rsplit_once('/').unwrap().0.to_string())
+                    .or_default() += 1;
+                m
+            });
+    assert!(per_window.values().all(|&n| n == 1));
+}
