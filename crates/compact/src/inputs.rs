@@ -79,6 +79,12 @@ impl Source {
     /// match the pattern, if any), leaving out names starting with `.` (files being written,
     /// by convention) or `_` (`_done/`, `_SUCCESS`).
     pub fn list(&self) -> Result<Vec<PathBuf>> {
+        if self.base.is_file() {
+            return Err(Error::Usage(format!(
+                "SOURCE {} is a file: name its folder, or a quoted glob such as 'dir/*.json'",
+                self.base.display()
+            )));
+        }
         if !self.base.is_dir() {
             return Err(Error::Other(format!(
                 "cannot read source {}: no such directory",
@@ -238,7 +244,7 @@ mod tests {
         let input = source.identify(&root.join("a/c.json")).unwrap();
         assert_eq!(input.id.path, "a/c.json");
         source
-            .settle(&[input.id.clone()], AfterCommit::Move)
+            .settle(std::slice::from_ref(&input.id), AfterCommit::Move)
             .unwrap();
         assert!(root.join("_done/a/c.json").is_file());
         assert!(!root.join("a/c.json").exists());

@@ -33,12 +33,32 @@ pub struct Intake<'a> {
     failed: Option<Error>,
 }
 
+/// What is being read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// New records: each is placed by its event time, and checked against --max-lateness.
+    Input,
+    /// A data file of the lake being rewritten: its records stay in its window, and any that
+    /// cannot be taken stops the run (they are committed records, never to be dropped).
+    Lake {
+        /// The file's window.
+        window: i64,
+    },
+}
+
 /// The input being read.
 struct Current {
     source: String,
-    row: u64,
-    check_lateness: bool,
+    /// The record's row in a file, or its offset in a topic partition.
+    at: Place,
+    read: Read,
     inference: SchemaInference,
+}
+
+#[derive(Clone, Copy)]
+enum Place {
+    Row(u64),
+    Offset(u64),
 }
 
 impl<'a> Intake<'a> {
@@ -66,8 +86,8 @@ impl<'a> Intake<'a> {
             touched: BTreeSet::new(),
             current: Current {
                 source: String::new(),
-                row: 0,
-                check_lateness: false,
+                at: Place::Row(0),
+                read: Read::Input,
                 inference: SchemaInference::new(detect_time),
             },
             spans: Vec::new(),
@@ -76,21 +96,11 @@ impl<'a> Intake<'a> {
         }
     }
 
-    /// Reads one input with extract's `options`; `check_lateness` applies --max-lateness (to
-    /// new inputs, not to the lake's own files). Returns the records extract read and rejected.
-    pub fn read(
-        &mut self,
-        path: &Path,
-        options: &[String],
-        check_lateness: bool,
-    ) -> Result<(u64, u64)> {
+    /// Reads one input with extract's `options`. Returns the records extract read and
+    /// rejected.
+    pub fn read(&mut self, path: &Path, options: &[String], read: Read) -> Result<(u64, u64)> {
         let name = path.to_string_lossy().into_owned();
-        self.current = Current {
-            source: name.clone(),
-            row: 0,
-            check_lateness,
-            inference: SchemaInference::new(self.detect_time),
-        };
+        self.start(&name, read);
         let mut out = BufWriter::with_capacity(256 * 1024, &mut *self);
         let read = sluice_extract::extract_file(&name, options, &mut out).and_then(|counts| {
             out.flush()
@@ -104,9 +114,39 @@ impl<'a> Intake<'a> {
         let counts = read?;
         if !self.pending.is_empty() {
             let rest = std::mem::take(&mut self.pending);
-            self.record(&rest)?;
+            self.next_row(&rest)?;
         }
         Ok(counts)
+    }
+
+    /// Starts an input named `source` (its schema is learned afresh).
+    pub fn start(&mut self, source: &str, read: Read) {
+        self.current = Current {
+            source: source.to_string(),
+            at: Place::Row(0),
+            read,
+            inference: SchemaInference::new(self.detect_time),
+        };
+    }
+
+    /// Takes the record at `offset` of a topic partition.
+    pub fn record_at(&mut self, record: &[u8], offset: u64) -> Result<()> {
+        self.current.at = Place::Offset(offset);
+        self.record(record)
+    }
+
+    /// Hands the record at `offset` of a topic partition to --on-error.
+    pub fn reject_at(&mut self, offset: u64, raw: &[u8], reason: &str) -> Result<()> {
+        self.current.at = Place::Offset(offset);
+        self.reject(raw, reason)
+    }
+
+    /// Takes the next row of a file.
+    fn next_row(&mut self, line: &[u8]) -> Result<()> {
+        if let Place::Row(row) = &mut self.current.at {
+            *row += 1;
+        }
+        self.record(line)
     }
 
     /// The schema of the input just read.
@@ -125,7 +165,6 @@ impl<'a> Intake<'a> {
     }
 
     fn record(&mut self, line: &[u8]) -> Result<()> {
-        self.current.row += 1;
         if let Err(reason) = scan::object_fields(line, &mut self.spans) {
             return self.reject(line, &reason);
         }
@@ -140,17 +179,22 @@ impl<'a> Intake<'a> {
                 return self.reject(line, &reason);
             }
         };
-        let time = match event_time_ms(raw, self.unit) {
-            Ok(time) => time,
-            Err(why) => {
+        let parsed = event_time_ms(raw, self.unit);
+        let (window, time) = match (self.current.read, parsed) {
+            (Read::Lake { window }, time) => (window, time.unwrap_or(window)),
+            (Read::Input, Ok(time)) => (window_start(time, self.layout.window_ms), time),
+            (Read::Input, Err(why)) => {
                 let reason = format!("the time field {} {why}", self.layout.time_field);
                 return self.reject(line, &reason);
             }
         };
-        if let Some(oldest) = self.oldest_allowed.filter(|_| self.current.check_lateness) {
+        if let Some(oldest) = self
+            .oldest_allowed
+            .filter(|_| self.current.read == Read::Input)
+        {
             if time < oldest {
                 let reason = format!(
-                    "{} {} is later than --max-lateness allows (the lake takes times from {} on)",
+                    "{} {} is older than --max-lateness allows (the lake takes times from {} on)",
                     self.layout.time_field,
                     rfc3339(time),
                     rfc3339(oldest)
@@ -163,7 +207,6 @@ impl<'a> Intake<'a> {
         {
             return self.reject(line, &reason.to_string());
         }
-        let window = window_start(time, self.layout.window_ms);
         self.touched.insert(window);
         self.spill.push(Entry {
             window,
@@ -173,12 +216,26 @@ impl<'a> Intake<'a> {
     }
 
     fn reject(&mut self, line: &[u8], reason: &str) -> Result<()> {
-        let position = Position {
-            source: self.current.source.clone(),
-            row: Some(self.current.row),
-            ..Position::default()
-        };
+        let position = self.position();
+        if let Read::Lake { .. } = self.current.read {
+            return Err(Error::Other(format!(
+                "{position}: a record of the lake cannot be rewritten: {reason}"
+            )));
+        }
         self.rejects.reject(&position, reason, line, false)
+    }
+
+    fn position(&self) -> Position {
+        match self.current.at {
+            Place::Row(row) => Position {
+                source: self.current.source.clone(),
+                row: Some(row),
+                ..Position::default()
+            },
+            Place::Offset(offset) => {
+                Position::source(format!("{} offset {offset}", self.current.source))
+            }
+        }
     }
 
     /// Takes the whole lines of `buf` (after what is pending).
@@ -191,13 +248,13 @@ impl<'a> Intake<'a> {
             };
             let mut line = std::mem::take(&mut self.pending);
             line.extend_from_slice(&rest[..end]);
-            self.record(&line)?;
+            self.next_row(&line)?;
             line.clear();
             self.pending = line;
             rest = &rest[end + 1..];
         }
         while let Some(end) = memchr::memchr(b'\n', rest) {
-            self.record(&rest[..end])?;
+            self.next_row(&rest[..end])?;
             rest = &rest[end + 1..];
         }
         self.pending.extend_from_slice(rest);

@@ -7,6 +7,7 @@ mod intake;
 mod schema;
 mod spill;
 mod sweep;
+mod topic;
 mod window;
 mod write;
 
@@ -16,15 +17,16 @@ use std::sync::Arc;
 
 use arrow_schema::Schema;
 use clap::Parser;
-use sluice_cli::{parse_duration_ms, parse_size, CommonArgs};
-use sluice_lake::{Commit, DataFile, InputId, Lake, Layout, Manifest, META_DIR};
+use sluice_cli::{parse_duration_ms, parse_size, CommonArgs, LogDirArgs};
+use sluice_lake::{Commit, DataFile, InputId, Lake, Layout, Manifest, OffsetRange, META_DIR};
 use sluice_load::{Codec, Format, WriterOptions};
 use sluice_stream::progress::Progress;
 use sluice_stream::{Error, OnError, Rejects, Result, Stats};
 
 use crate::inputs::{AfterCommit, Input, Source};
-use crate::intake::Intake;
+use crate::intake::{Intake, Read};
 use crate::spill::Spill;
+use crate::topic::TopicSource;
 pub use crate::window::EpochUnit;
 use crate::write::Stager;
 
@@ -33,6 +35,7 @@ Examples:
   compact landing/ lake/events --time-field ts --window 5m
   compact 'drops/*.json.gz' lake/weather --time-field time_hour --window 1h --keep-inputs
   compact landing/ lake/events --time-field ts --window 1d --path-template 'year=%Y/month=%m/day=%d'
+  compact --topic weather --group lake lake/weather --time-field time_hour --window 1h
   extract lake/events | filter '.level == \"error\"'      # reads what was committed
   duckdb -c \"select count(*) from read_parquet('lake/events/**/*.parquet', union_by_name=true)\"
 
@@ -56,9 +59,10 @@ Windows come from each record's --time-field (RFC 3339, YYYY-MM-DD, or a number 
 or milliseconds since the epoch; a time without an offset is read as UTC), never from file
 times or the clock, so a rerun cuts the same windows. A record without a valid time goes
 through --on-error. A record for a window that already has files adds a file there; a
-window's small files (under half of --target-file-size) are rewritten into one, with the new
-records, whenever the window would otherwise hold two small files or more than
---max-files-per-window files. With --max-lateness, records older than that before the newest
+window's small files (under an eighth of --target-file-size) are rewritten into one, with the
+new records, whenever the window would otherwise hold two of them, and its smallest files
+under half of --target-file-size, as many as fit in it, when it would hold more than
+--max-files-per-window files. Files of half the target size or more stay as they are. With --max-lateness, records older than that before the newest
 record already in the lake go through --on-error.
 
 The schema is the union of every input's columns, widened as load widens (integers and
@@ -71,6 +75,12 @@ Inputs: files below SOURCE (a directory or a quoted glob), skipping names that s
 or _ (write inputs under a hidden name and rename them into place when complete). Every
 format extract reads: NDJSON, JSON, CSV/TSV, Parquet, Arrow, compressed.
 
+A topic (--topic NAME, from the embedded log): each run takes every partition's records from
+the offsets the last commit recorded in the manifest up to the end as of the run's start;
+the offsets are committed with the data, so a crash can neither lose nor repeat records.
+With --group, the group's committed offsets follow the lake's (for consume --lag). A record
+without a value (a tombstone) or whose value is not a JSON object goes through --on-error.
+
 Exit status 75: another run holds the lake's lock (or committed first); nothing was changed.";
 
 /// Compact small files into a lake of large Parquet files, one folder per event-time window,
@@ -79,16 +89,29 @@ Exit status 75: another run holds the lake's lock (or committed first); nothing 
 #[command(
     name = "compact",
     version,
+    override_usage = "compact [OPTIONS] --time-field FIELD --window DURATION SOURCE DEST\n       \
+                      compact [OPTIONS] --time-field FIELD --window DURATION --topic NAME DEST",
     after_long_help = format!("{EXAMPLES}\n\n{LAKE_HELP}\n\n{}", sluice_cli::EXIT_STATUS)
 )]
 pub struct Args {
-    /// The input files: a directory (every file below it) or a quoted glob.
-    #[arg(value_name = "SOURCE")]
-    pub source: String,
+    /// SOURCE and DEST: the input files (a directory, every file below it, or a quoted glob)
+    /// and the lake's directory (created if missing). With --topic, only DEST.
+    #[arg(value_name = "PATH", num_args = 1..=2, required = true)]
+    pub paths: Vec<String>,
 
-    /// The lake directory (created if missing).
-    #[arg(value_name = "DEST")]
-    pub dest: PathBuf,
+    /// Compact the records of this topic of the embedded log instead of files: each run takes
+    /// every partition's records up to the end as of its start, from where the last commit
+    /// stopped (the offsets live in the lake's manifest).
+    #[arg(long, value_name = "NAME")]
+    pub topic: Option<String>,
+
+    /// With --topic: the consumer group whose committed offsets are set to the lake's after
+    /// each commit, so that `consume --lag --group NAME` reports what is not compacted yet.
+    #[arg(long, value_name = "NAME", requires = "topic")]
+    pub group: Option<String>,
+
+    #[command(flatten)]
+    pub log: LogDirArgs,
 
     /// The field holding each record's event time (a.b for a nested field).
     #[arg(long, value_name = "FIELD")]
@@ -116,12 +139,13 @@ pub struct Args {
     #[arg(long)]
     pub keep_inputs: bool,
 
-    /// Rewrite a window's small files once it holds more files than this.
+    /// Rewrite a window's smallest files into one (up to --target-file-size) once it would
+    /// hold more files than this.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_files_per_window: u32,
 
-    /// The size files are written up to (a window's file rolls over there); files under half
-    /// of it are small, and are rewritten together.
+    /// The size files are written up to (a window's file rolls over there); files under an
+    /// eighth of it are small, and are rewritten together.
     #[arg(long, value_name = "SIZE", default_value = "128MiB", value_parser = parse_size)]
     pub target_file_size: u64,
 
@@ -208,11 +232,13 @@ fn compact(args: &Args, stats: &mut Stats) -> Result<Outcome> {
         },
     };
     window::check_template(&layout.path_template).map_err(Error::Usage)?;
-    let source = Source::parse(&args.source)?;
-    check_dest(&args.dest)?;
-    let lake = Lake::new(&args.dest);
+    let (origin, dest) = Origin::from_args(args)?;
+    check_dest(&dest)?;
+    let lake = Lake::new(&dest);
     let _lock = lake.lock()?;
-    check_apart(&source, &args.dest)?;
+    if let Origin::Files(source) = &origin {
+        check_apart(source, &dest)?;
+    }
     let previous = lake.latest()?;
     let after = match (args.delete_inputs, args.keep_inputs) {
         (true, _) => AfterCommit::Delete,
@@ -220,31 +246,33 @@ fn compact(args: &Args, stats: &mut Stats) -> Result<Outcome> {
         _ => AfterCommit::Move,
     };
     if let Some(manifest) = &previous {
-        if manifest.layout != layout {
-            return Err(Error::Usage(format!(
-                "{} is cut by {} into {} windows under {}; this run asks for {} into {} windows \
-                 under {}",
-                args.dest.display(),
-                manifest.layout.time_field,
-                describe_ms(manifest.layout.window_ms),
-                manifest.layout.path_template,
-                layout.time_field,
-                describe_ms(layout.window_ms),
-                layout.path_template
-            )));
-        }
+        check_layout(&dest, &manifest.layout, &layout)?;
         // A run killed after its commit left these steps undone.
         settle(&lake, manifest, after)?;
     }
     sweep::orphans(&lake, previous.as_ref())?;
     let base = previous.unwrap_or_else(|| Manifest::empty(layout.clone()));
-    let plan = plan(&source, &base)?;
+    let plan = origin.plan(&base)?;
     stats.bytes_in = plan.fresh.iter().map(|i| i.id.size).sum();
     let (mut commit, mut intake) = Run::new(args, &lake, &base, &layout)?;
-    commit.read_inputs(&mut intake, &plan.fresh, stats)?;
+    match &origin {
+        Origin::Files(source) => commit.read_inputs(&mut intake, source, &plan.fresh, stats)?,
+        Origin::Topic(topic) => {
+            for range in &plan.ranges {
+                stats.records_in += topic.read(range, &mut intake)?;
+                commit.widen(&mut intake, &origin.spec())?;
+            }
+        }
+    }
     let packed = commit.choose_packing(&intake.touched);
     commit.read_packed(&mut intake, &packed)?;
-    if plan.fresh.is_empty() && packed.is_empty() {
+    if let (0, Some(schema)) = (base.version, &commit.schema) {
+        warn_folder_clash(&layout, schema);
+    }
+    if plan.is_empty() && packed.is_empty() {
+        if let Origin::Topic(topic) = &origin {
+            topic.report(&base.offsets)?;
+        }
         return Ok(Outcome {
             version: None,
             inputs: 0,
@@ -252,8 +280,11 @@ fn compact(args: &Args, stats: &mut Stats) -> Result<Outcome> {
             removed: 0,
         });
     }
-    let manifest = commit.write_and_commit(intake, &source, plan, packed, stats)?;
+    let manifest = commit.write_and_commit(intake, &origin.spec(), plan, packed, stats)?;
     settle(&lake, &manifest, after)?;
+    if let Origin::Topic(topic) = &origin {
+        topic.report(&manifest.offsets)?;
+    }
     lake.prune(args.keep_manifests as usize)?;
     Ok(Outcome {
         version: Some(manifest.version),
@@ -261,6 +292,133 @@ fn compact(args: &Args, stats: &mut Stats) -> Result<Outcome> {
         added: manifest.commit.added.len(),
         removed: manifest.commit.removed.len(),
     })
+}
+
+/// Where a run's records come from.
+enum Origin {
+    Files(Source),
+    Topic(TopicSource),
+}
+
+impl Origin {
+    /// The source and the lake's directory from the command line: SOURCE DEST, or DEST alone
+    /// with --topic.
+    fn from_args(args: &Args) -> Result<(Origin, PathBuf)> {
+        match (&args.topic, args.paths.as_slice()) {
+            (None, [source, dest]) => Ok((Origin::Files(Source::parse(source)?), dest.into())),
+            (Some(topic), [dest]) => {
+                let log_dir = args.log.resolve()?;
+                let source = TopicSource::open(&log_dir, topic, args.group.clone())?;
+                Ok((Origin::Topic(source), dest.into()))
+            }
+            (None, _) => Err(Error::Usage(
+                "name SOURCE and DEST (or --topic NAME and DEST)".into(),
+            )),
+            (Some(_), _) => Err(Error::Usage("with --topic, name only DEST".into())),
+        }
+    }
+
+    /// How a manifest names the source.
+    fn spec(&self) -> String {
+        match self {
+            Origin::Files(source) => source.spec.clone(),
+            Origin::Topic(topic) => topic.spec(),
+        }
+    }
+
+    /// Freezes the run's inputs.
+    fn plan(&self, base: &Manifest) -> Result<Plan> {
+        match self {
+            Origin::Files(source) => plan(source, base),
+            Origin::Topic(topic) => Ok(Plan {
+                fresh: Vec::new(),
+                standing: Vec::new(),
+                ranges: topic
+                    .plan(&base.offsets)?
+                    .into_iter()
+                    .filter(|r| r.to > r.from)
+                    .collect(),
+            }),
+        }
+    }
+}
+
+/// Warns when records have a field that the lake's folders also name (`hour` and
+/// `hour=05/`): readers that take folder keys as columns (Hive partitioning) would see two.
+fn warn_folder_clash(layout: &Layout, schema: &Schema) {
+    let keys = layout
+        .path_template
+        .split('/')
+        .filter_map(|part| part.split_once('=').map(|(key, _)| key));
+    for key in keys {
+        if schema.field_with_name(key).is_ok() {
+            sluice_stream::progress::note(format_args!(
+                "compact: warning: the records have a field {key}, and the lake's folders are \
+                 named {key}=…: readers that take folder names as columns (Hive partitioning in \
+                 Spark, Athena, pyarrow) will see two; name the folders otherwise with \
+                 --path-template"
+            ));
+        }
+    }
+}
+
+/// A lake keeps the time field, window and folders of its first commit.
+fn check_layout(dest: &Path, lake: &Layout, asked: &Layout) -> Result<()> {
+    if lake == asked {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "{} is cut by {} into {} windows under {}; this run asks for {} into {} windows under {}",
+        dest.display(),
+        lake.time_field,
+        describe_ms(lake.window_ms),
+        lake.path_template,
+        asked.time_field,
+        describe_ms(asked.window_ms),
+        asked.path_template
+    )))
+}
+
+/// Bin packing: the files of each window to rewrite into one (with the window's new records,
+/// when `touched` holds it). A window's small files (under an eighth of `target`) are packed
+/// whenever it would hold two of them; when it would hold more than `max_files` files, its
+/// smallest files under half of `target` are packed, as many as fit in `target`. Packing
+/// happens only when it leaves the window fewer files, and files of half the target size or
+/// more stay as they are, run after run.
+fn packing(
+    files: &[DataFile],
+    touched: &BTreeSet<i64>,
+    max_files: usize,
+    target: u64,
+) -> Vec<DataFile> {
+    let mut windows: BTreeMap<i64, Vec<&DataFile>> = BTreeMap::new();
+    for file in files {
+        windows.entry(file.window_start_ms).or_default().push(file);
+    }
+    let mut packed = Vec::new();
+    for (window, mut files) in windows {
+        let new = usize::from(touched.contains(&window));
+        let smalls = files.iter().filter(|f| f.bytes < target / 8).count();
+        if smalls + new < 2 && files.len() + new <= max_files {
+            continue;
+        }
+        // Only files under half the target: one that is nearly full would be rewritten, and
+        // again, every time a few records arrive.
+        files.retain(|f| f.bytes < target / 2);
+        files.sort_by_key(|f| f.bytes);
+        let mut total = 0;
+        let fitting = files
+            .iter()
+            .take_while(|f| {
+                total += f.bytes;
+                total <= target
+            })
+            .count();
+        if fitting + new >= 2 {
+            packed.extend(files[..fitting].iter().map(|f| (*f).clone()));
+        }
+    }
+    packed
 }
 
 /// DEST must be a lake, or a folder that holds nothing yet, so that no one's files are taken
@@ -310,13 +468,25 @@ fn describe_ms(ms: i64) -> String {
 /// Finishes a commit: its inputs leave the source, the files it replaced are deleted. Every
 /// step may already be done (this runs again after a crash).
 fn settle(lake: &Lake, manifest: &Manifest, after: AfterCommit) -> Result<()> {
-    if !manifest.commit.source.is_empty() {
-        Source::parse(&manifest.commit.source)?.settle(&manifest.commit.inputs, after)?;
-    }
+    // Replaced files first: until they are gone, a reader globbing the folder sees their
+    // records twice.
     for path in &manifest.commit.removed {
         sluice_lake::remove_if_present(&lake.root().join(path))?;
     }
-    sweep::empty_folders(lake.root())
+    sweep::empty_folders(lake.root())?;
+    if manifest.commit.inputs.is_empty() {
+        return Ok(());
+    }
+    // The manifest remembers consumed inputs, so one left in the source is never read twice;
+    // a failed move is retried by the next run rather than stopping this one.
+    let moved = Source::parse(&manifest.commit.source)
+        .and_then(|source| source.settle(&manifest.commit.inputs, after));
+    if let Err(e) = moved {
+        sluice_stream::progress::note(format_args!(
+            "compact: warning: consumed inputs stay in the source for now: {e}"
+        ));
+    }
+    Ok(())
 }
 
 /// The inputs of a run, frozen at its start.
@@ -325,20 +495,38 @@ struct Plan {
     fresh: Vec<Input>,
     /// Consumed inputs that still stand in the source.
     standing: Vec<InputId>,
+    /// Topic records no commit consumed.
+    ranges: Vec<OffsetRange>,
+}
+
+impl Plan {
+    fn is_empty(&self) -> bool {
+        self.fresh.is_empty() && self.ranges.is_empty()
+    }
 }
 
 fn plan(source: &Source, base: &Manifest) -> Result<Plan> {
     let consumed: HashSet<&InputId> = base.consumed.iter().collect();
+    let consumed_paths: HashSet<&str> = base.consumed.iter().map(|i| i.path.as_str()).collect();
     let mut plan = Plan {
         fresh: Vec::new(),
         standing: Vec::new(),
+        ranges: Vec::new(),
     };
     for path in source.list()? {
         let input = source.identify(&path)?;
-        match consumed.contains(&input.id) {
-            true => plan.standing.push(input.id),
-            false => plan.fresh.push(input),
+        if consumed.contains(&input.id) {
+            plan.standing.push(input.id);
+            continue;
         }
+        if consumed_paths.contains(input.id.path.as_str()) {
+            sluice_stream::progress::note(format_args!(
+                "compact: {} changed since a commit consumed it; it is read again as a new input \
+                 (write inputs under a new name, or a hidden one renamed when complete)",
+                input.path.display()
+            ));
+        }
+        plan.fresh.push(input);
     }
     Ok(plan)
 }
@@ -433,6 +621,7 @@ impl<'a> Run<'a> {
     fn read_inputs(
         &mut self,
         intake: &mut Intake<'_>,
+        source: &Source,
         inputs: &[Input],
         stats: &mut Stats,
     ) -> Result<()> {
@@ -442,10 +631,17 @@ impl<'a> Run<'a> {
             Some(inputs.iter().map(|i| i.id.size).sum()),
         );
         for input in inputs {
-            let (records, rejected) = intake.read(&input.path, &options, true)?;
+            let (records, rejected) = intake.read(&input.path, &options, Read::Input)?;
+            if !source.still_there(&input.path, &input.id)? {
+                return Err(Error::Other(format!(
+                    "{} changed while it was read; write inputs under a hidden name (.NAME) and \
+                     rename them into place when complete",
+                    input.path.display()
+                )));
+            }
             stats.records_in += records;
             stats.rejected += rejected;
-            self.widen(intake, &input.path)?;
+            self.widen(intake, &input.path.to_string_lossy())?;
             if let Some(bar) = progress.bar() {
                 bar.inc(input.id.size);
             }
@@ -455,49 +651,37 @@ impl<'a> Run<'a> {
     }
 
     /// Unites the schema of the input just read with the lake's.
-    fn widen(&mut self, intake: &mut Intake<'_>, input: &Path) -> Result<()> {
+    fn widen(&mut self, intake: &mut Intake<'_>, input: &str) -> Result<()> {
         let inferred = intake.take_schema();
         let united = match &self.schema {
-            Some(lake) => schema::union(lake, &inferred)
-                .map_err(|e| Error::Other(format!("{}: {e}", input.display())))?,
+            Some(lake) => {
+                schema::union(lake, &inferred).map_err(|e| Error::Other(format!("{input}: {e}")))?
+            }
             None => inferred,
         };
         self.schema = Some(united);
         Ok(())
     }
 
-    /// The lake's files to rewrite in this commit: the small files of each window that would
-    /// otherwise hold two small files or more than --max-files-per-window files.
+    /// The lake's files to rewrite in this commit (see [`packing`]).
     fn choose_packing(&self, touched: &BTreeSet<i64>) -> Vec<DataFile> {
-        let small = self.args.target_file_size / 2;
-        let max_files = self.args.max_files_per_window as usize;
-        let mut windows: BTreeMap<i64, Vec<&DataFile>> = BTreeMap::new();
-        for file in &self.base.files {
-            windows.entry(file.window_start_ms).or_default().push(file);
-        }
-        let mut packed = Vec::new();
-        for (window, files) in windows {
-            let new = usize::from(touched.contains(&window));
-            let smalls: Vec<&DataFile> =
-                files.iter().copied().filter(|f| f.bytes < small).collect();
-            if files.len() + new <= max_files && smalls.len() + new < 2 {
-                continue;
-            }
-            let large = files.len() - smalls.len();
-            match large + 1 > max_files {
-                true => packed.extend(files.into_iter().cloned()),
-                false => packed.extend(smalls.into_iter().cloned()),
-            }
-        }
-        packed
+        packing(
+            &self.base.files,
+            touched,
+            self.args.max_files_per_window as usize,
+            self.args.target_file_size,
+        )
     }
 
     fn read_packed(&mut self, intake: &mut Intake<'_>, packed: &[DataFile]) -> Result<()> {
         let options = vec!["--on-error".to_string(), "fail".to_string()];
         for file in packed {
             let path = self.lake.root().join(&file.path);
-            intake.read(&path, &options, false)?;
-            self.widen(intake, &path)?;
+            let lake_file = Read::Lake {
+                window: file.window_start_ms,
+            };
+            intake.read(&path, &options, lake_file)?;
+            self.widen(intake, &path.to_string_lossy())?;
         }
         Ok(())
     }
@@ -505,7 +689,7 @@ impl<'a> Run<'a> {
     fn write_and_commit(
         self,
         intake: Intake<'_>,
-        source: &Source,
+        source: &str,
         plan: Plan,
         packed: Vec<DataFile>,
         stats: &mut Stats,
@@ -519,7 +703,8 @@ impl<'a> Run<'a> {
             schema: Some(Arc::new(self.schema.clone().unwrap_or_else(Schema::empty))),
             strict: false,
             sample: None,
-            row_group_rows: 1 << 20,
+            // Row groups of at most 128 Ki rows: the writer holds one while it is built.
+            row_group_rows: 1 << 17,
             batch_rows: 8192,
         };
         let root = self.lake.root();
@@ -543,7 +728,11 @@ impl<'a> Run<'a> {
             let manifest = self.manifest(source, plan, packed, &stager, stats)?;
             self.lake.publish(&manifest).map(|()| manifest)
         });
-        if manifest.is_err() {
+        // Another writer won this version (the lock keeps that from happening on one machine):
+        // this run's files, named by its run id, are not in the lake. After any other error
+        // the manifest may have been published, so nothing is touched: the next run, under the
+        // lock, sweeps whatever no manifest names.
+        if let Err(Error::Busy(_)) = &manifest {
             for staged in &stager.staged {
                 let _ = std::fs::remove_file(&staged.temp);
                 let _ = std::fs::remove_file(root.join(&staged.file.path));
@@ -554,7 +743,7 @@ impl<'a> Run<'a> {
 
     fn manifest(
         &self,
-        source: &Source,
+        source: &str,
         plan: Plan,
         packed: Vec<DataFile>,
         stager: &Stager<'_>,
@@ -574,6 +763,8 @@ impl<'a> Run<'a> {
         let mut consumed = plan.standing;
         consumed.extend(inputs.iter().cloned());
         consumed.sort();
+        let mut offsets = self.base.offsets.clone();
+        offsets.extend(plan.ranges.iter().map(|r| (r.partition, r.to)));
         let schema =
             sluice_arrow::schema::to_json(self.schema.as_ref().unwrap_or(&Schema::empty()))
                 .map_err(|e| Error::Other(format!("cannot record the lake's schema: {e}")))?;
@@ -585,14 +776,57 @@ impl<'a> Run<'a> {
             schema,
             files,
             consumed,
+            offsets,
             commit: Commit {
-                source: source.spec.clone(),
+                source: source.to_string(),
                 inputs,
+                ranges: plan.ranges,
                 added: stager.staged.iter().map(|s| s.file.path.clone()).collect(),
                 removed: removed.into_iter().collect(),
                 records_in: stats.records_in,
                 records_rejected: stats.rejected,
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(window: i64, bytes: u64) -> DataFile {
+        DataFile {
+            path: format!("w{window}/{bytes}"),
+            window_start_ms: window,
+            rows: 1,
+            bytes,
+            min_time_ms: window,
+            max_time_ms: window,
+        }
+    }
+
+    fn packed(files: &[DataFile], touched: &[i64]) -> Vec<String> {
+        let touched: BTreeSet<i64> = touched.iter().copied().collect();
+        packing(files, &touched, 4, 800)
+            .into_iter()
+            .map(|f| f.path)
+            .collect()
+    }
+
+    #[test]
+    fn windows_are_packed_only_when_that_leaves_fewer_files() {
+        // One small file and new records: packed together. Two small files: packed.
+        assert_eq!(packed(&[file(1, 50)], &[1]), ["w1/50"]);
+        assert_eq!(packed(&[file(1, 50)], &[]), Vec::<String>::new());
+        assert_eq!(packed(&[file(1, 50), file(1, 60)], &[]), ["w1/50", "w1/60"]);
+        // More than 4 files of medium size: the smallest that fit in the target.
+        let medium: Vec<DataFile> = [300, 200, 250, 350].map(|b| file(2, b)).to_vec();
+        assert_eq!(packed(&medium, &[]), Vec::<String>::new());
+        assert_eq!(packed(&medium, &[2]), ["w2/200", "w2/250", "w2/300"]);
+        // Files at the target size are never rewritten, however many.
+        let full: Vec<DataFile> = (0..9).map(|_| file(3, 800)).collect();
+        assert_eq!(packed(&full, &[3]), Vec::<String>::new());
+        // Windows are independent.
+        assert_eq!(packed(&[file(4, 50), file(5, 50)], &[4]), ["w4/50"]);
     }
 }

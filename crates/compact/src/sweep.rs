@@ -58,7 +58,7 @@ fn sweep_dir(dir: &Path, relative: &str, live: &HashSet<&str>) -> Result<()> {
     Ok(())
 }
 
-/// `part-VERSION-SEQ.parquet`, as runs name data files.
+/// `part-VERSION-RUN-SEQ.parquet`, as runs name data files.
 fn is_ours(name: &str) -> bool {
     let Some(stem) = name
         .strip_prefix("part-")
@@ -67,13 +67,22 @@ fn is_ours(name: &str) -> bool {
         return false;
     };
     let mut parts = stem.split('-');
-    let digits = |p: Option<&str>, n: usize| {
-        p.is_some_and(|p| p.len() == n && p.bytes().all(|b| b.is_ascii_digit()))
+    let mut next = |n: usize, hex: bool| {
+        parts.next().is_some_and(|p| {
+            let digit = |b: u8| {
+                if hex {
+                    b.is_ascii_hexdigit()
+                } else {
+                    b.is_ascii_digit()
+                }
+            };
+            p.len() == n && p.bytes().all(digit)
+        })
     };
-    digits(parts.next(), 8) && digits(parts.next(), 4) && parts.next().is_none()
+    next(8, false) && next(8, true) && next(4, false) && parts.next().is_none()
 }
 
-/// `.part-VERSION-SEQ.parquet.tmp`, a data file being written.
+/// `.part-VERSION-RUN-SEQ.parquet.tmp`, a data file being written.
 fn is_ours_temporary(name: &str) -> bool {
     name.strip_prefix('.')
         .and_then(|n| n.strip_suffix(".tmp"))
@@ -116,10 +125,13 @@ mod tests {
 
     #[test]
     fn only_our_names_are_swept() {
-        assert!(is_ours("part-00000012-0003.parquet"));
+        assert!(is_ours("part-00000012-0a1b2c3d-0003.parquet"));
+        assert!(!is_ours("part-00000012-0003.parquet"));
         assert!(!is_ours("part-12-3.parquet"));
         assert!(!is_ours("data.parquet"));
-        assert!(is_ours_temporary(".part-00000012-0003.parquet.tmp"));
+        assert!(is_ours_temporary(
+            ".part-00000012-0a1b2c3d-0003.parquet.tmp"
+        ));
         assert!(!is_ours_temporary(".other.tmp"));
     }
 
@@ -130,9 +142,9 @@ mod tests {
         let _lock = lake.lock().unwrap();
         let root = dir.path();
         for name in [
-            "dt=2013-01-01/part-00000001-0000.parquet",
-            "dt=2013-01-02/part-00000002-0000.parquet",
-            "dt=2013-01-02/.part-00000002-0001.parquet.tmp",
+            "dt=2013-01-01/part-00000001-00000000-0000.parquet",
+            "dt=2013-01-02/part-00000002-00000000-0000.parquet",
+            "dt=2013-01-02/.part-00000002-00000000-0001.parquet.tmp",
             "dt=2013-01-03/notes.txt",
         ] {
             let path = root.join(name);
@@ -146,7 +158,7 @@ mod tests {
             path_template: "dt=%Y-%m-%d".into(),
         });
         manifest.files.push(sluice_lake::DataFile {
-            path: "dt=2013-01-01/part-00000001-0000.parquet".into(),
+            path: "dt=2013-01-01/part-00000001-00000000-0000.parquet".into(),
             window_start_ms: 0,
             rows: 1,
             bytes: 1,
@@ -155,7 +167,7 @@ mod tests {
         });
         orphans(&lake, Some(&manifest)).unwrap();
         assert!(root
-            .join("dt=2013-01-01/part-00000001-0000.parquet")
+            .join("dt=2013-01-01/part-00000001-00000000-0000.parquet")
             .exists());
         assert!(!root.join("dt=2013-01-02").exists());
         assert!(root.join("dt=2013-01-03/notes.txt").exists());

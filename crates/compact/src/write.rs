@@ -1,15 +1,14 @@
-//! Writing one window's records as Parquet files under hidden temporary names, synced and ready
-//! to be renamed into place when the whole run has been written.
+//! Writing one window's records as Parquet files under hidden temporary names, ready to be
+//! synced and renamed into place when the whole run has been written.
 
-use std::collections::BTreeSet;
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sluice_arrow::decode::RecordPlace;
 use sluice_lake::{DataFile, Layout};
 use sluice_load::{FileWriter, Output, WriterOptions};
-use sluice_stream::atomic::sync_dir;
+use sluice_stream::atomic::sync_filesystem;
 use sluice_stream::error::IoContext;
 use sluice_stream::{Rejects, Result};
 
@@ -32,6 +31,8 @@ pub struct Stager<'a> {
     version: u64,
     options: WriterOptions,
     target_bytes: u64,
+    /// This run's id in file names (8 hex digits), so that no two runs' files share a name.
+    run: String,
     /// Files written so far.
     pub staged: Vec<Staged>,
 }
@@ -52,6 +53,7 @@ impl<'a> Stager<'a> {
             version,
             options,
             target_bytes,
+            run: run_id(),
             staged: Vec::new(),
         }
     }
@@ -95,12 +97,15 @@ impl<'a> Stager<'a> {
     }
 
     fn open(&self, dir: &str, window: i64) -> Result<Open> {
+        // Numbered within the folder: a template coarser than the window puts several
+        // windows' files in one folder.
+        let prefix = format!("{dir}/");
         let seq = self
             .staged
             .iter()
-            .filter(|s| s.file.window_start_ms == window)
+            .filter(|s| s.file.path.starts_with(&prefix))
             .count();
-        let name = format!("part-{:08}-{seq:04}.parquet", self.version);
+        let name = format!("part-{:08}-{}-{seq:04}.parquet", self.version, self.run);
         let path = format!("{dir}/{name}");
         let folder = self.root.join(dir);
         std::fs::create_dir_all(&folder)
@@ -134,14 +139,19 @@ impl<'a> Stager<'a> {
             mut file,
         } = open;
         let (rows, bytes) = writer.finish(rejects)?;
-        File::open(&temp)
-            .and_then(|f| f.sync_all())
-            .context(|| format!("cannot sync {}", temp.display()))?;
         file.rows = rows;
         file.bytes = bytes;
         self.staged.push(Staged { temp, file });
         Ok(())
     }
+}
+
+/// A random id for a run.
+fn run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    format!("{:08x}", hasher.finish() as u32)
 }
 
 struct Open {
@@ -150,9 +160,13 @@ struct Open {
     file: DataFile,
 }
 
-/// Renames staged files to their final names and makes the renames durable.
+/// Makes the staged files durable, renames them to their final names and makes the renames
+/// durable. Both syncs are one syncfs(2) each, not an fsync per file and folder.
 pub fn place(root: &Path, staged: &[Staged]) -> Result<()> {
-    let mut dirs = BTreeSet::new();
+    if staged.is_empty() {
+        return Ok(());
+    }
+    sync_filesystem(root)?;
     for file in staged {
         let target = root.join(&file.file.path);
         std::fs::rename(&file.temp, &target).context(|| {
@@ -162,7 +176,6 @@ pub fn place(root: &Path, staged: &[Staged]) -> Result<()> {
                 target.display()
             )
         })?;
-        dirs.insert(sluice_stream::atomic::parent_dir(&target).to_path_buf());
     }
-    dirs.iter().try_for_each(|dir| sync_dir(dir))
+    sync_filesystem(root)
 }

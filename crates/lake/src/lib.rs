@@ -9,6 +9,7 @@
 //! only create-if-absent and whole-object reads, so it carries over to object stores (a
 //! conditional put in place of the link).
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
@@ -40,6 +41,10 @@ pub struct Manifest {
     /// Inputs consumed by some commit that still stood in the source when this one was made
     /// (kept inputs, or ones not yet moved to `_done/`).
     pub consumed: Vec<InputId>,
+    /// For a lake fed from a topic: per partition, the next offset to read (every record
+    /// before it is in the lake).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub offsets: BTreeMap<u32, u64>,
     /// What this commit did.
     pub commit: Commit,
 }
@@ -85,13 +90,27 @@ pub struct InputId {
     pub fingerprint: String,
 }
 
+/// Records `from..to` (offsets, `to` excluded) of a topic partition.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OffsetRange {
+    /// The partition.
+    pub partition: u32,
+    /// The first offset.
+    pub from: u64,
+    /// The offset after the last.
+    pub to: u64,
+}
+
 /// What one commit changed.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Commit {
-    /// The source the inputs were read from, as given.
+    /// The source the inputs were read from, as given (`topic:NAME` for a topic).
     pub source: String,
     /// Inputs consumed (each by exactly this commit).
     pub inputs: Vec<InputId>,
+    /// Topic records consumed (each range by exactly this commit).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ranges: Vec<OffsetRange>,
     /// Data files added (paths relative to the root).
     pub added: Vec<String>,
     /// Data files removed (rewritten into added ones), deleted after the commit.
@@ -113,6 +132,7 @@ impl Manifest {
             schema: serde_json::json!({"fields": []}),
             files: Vec::new(),
             consumed: Vec::new(),
+            offsets: BTreeMap::new(),
             commit: Commit::default(),
         }
     }

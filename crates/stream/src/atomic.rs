@@ -151,6 +151,16 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
         .context(|| format!("cannot sync directory {}", dir.display()))
 }
 
+/// Makes everything written to the filesystem that holds `dir` durable, with one syncfs(2):
+/// in place of an fsync per file and folder when a run writes thousands of them.
+pub fn sync_filesystem(dir: &Path) -> Result<()> {
+    let context = || format!("cannot sync the filesystem of {}", dir.display());
+    let handle = File::open(dir).context(context)?;
+    rustix::fs::syncfs(&handle)
+        .map_err(io::Error::from)
+        .context(context)
+}
+
 /// Writes a small file atomically in one go (state files, schemas).
 pub fn write_file(target: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
