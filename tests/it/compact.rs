@@ -689,3 +689,241 @@ fn a_topic_is_compacted_from_where_the_last_commit_stopped() {
         .sum();
     assert_eq!(taken, 3);
 }
+
+/// The latest record of each key, computed plainly from records in the order they came:
+/// a record replaces its key's when `newer` says so, a delete removes the key.
+fn latest_by_key<'a>(
+    records: impl IntoIterator<Item = &'a Value>,
+    key: &str,
+    deletes: impl Fn(&Value) -> bool,
+    newer: impl Fn(&Value, &Value) -> bool,
+    latest: &mut BTreeMap<String, Value>,
+) {
+    for record in records {
+        let Some(id) = record[key].as_str() else {
+            continue;
+        };
+        if deletes(record) {
+            latest.remove(id);
+        } else if latest.get(id).is_none_or(|old| newer(record, old)) {
+            latest.insert(id.to_string(), record.clone());
+        }
+    }
+}
+
+const KEYED_LAKE: &str = r#"
+import json, sys
+import duckdb
+import pyarrow.dataset as ds
+lake = sys.argv[1]
+rows, keys = duckdb.connect().execute(
+    "select count(*), count(distinct tailnum) from read_parquet(? || '/**/*.parquet')", [lake]
+).fetchone()
+table = ds.dataset(lake, format="parquet", partitioning="hive").to_table()
+print(json.dumps({"rows": rows, "keys": keys, "pyarrow_rows": table.num_rows,
+                  "types": {f.name: str(f.type) for f in table.schema}}))
+"#;
+
+#[test]
+fn key_compaction_keeps_the_latest_record_of_each_key() {
+    let dir = tmp();
+    let (landing, lake) = (dir.path().join("landing"), dir.path().join("lake"));
+    let keyed = |extra: &[&str]| {
+        let mut args = vec![s(&landing), s(&lake)];
+        args.extend(
+            [
+                "--key",
+                "tailnum",
+                "--buckets",
+                "8",
+                "--delete-when",
+                ".dep_time == null",
+            ]
+            .map(String::from),
+        );
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args
+    };
+    let records: Vec<Value> = flight_lines()[..30_000]
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Three runs of ten files each: the order records come in is file name, then line order.
+    let mut latest = BTreeMap::new();
+    for (run, batch) in records.chunks(10_000).enumerate() {
+        for (n, chunk) in batch.chunks(1000).enumerate() {
+            let text: String = chunk.iter().map(|r| format!("{r}\n")).collect();
+            write(&landing, &format!("part-{run}-{n:02}.ndjson"), text);
+        }
+        latest_by_key(
+            batch,
+            "tailnum",
+            |r| r["dep_time"].is_null(),
+            |_, _| true,
+            &mut latest,
+        );
+        let dead = dir.path().join(format!("dead-{run}.ndjson"));
+        let on_error = format!("dead-letter={}", s(&dead));
+        let out = compact(keyed(&["--stats", "--on-error", &on_error]));
+        out.expect_code(0);
+        let without_key = batch.iter().filter(|r| r["tailnum"].is_null()).count();
+        assert!(without_key > 0);
+        assert_eq!(out.stats()["rejected"], without_key as u64);
+        let letters = json_lines(&read(&dead));
+        assert_eq!(letters.len(), without_key);
+        assert!(letters[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("key field tailnum is null"));
+        assert_eq!(lake_records(&lake), canonical(latest.values().cloned()));
+    }
+    let buckets: std::collections::BTreeSet<String> = parquet_files(&lake)
+        .iter()
+        .map(|f| f.split_once('/').unwrap().0.to_string())
+        .collect();
+    assert_eq!(buckets.len(), 8, "{buckets:?}");
+    assert!(buckets.iter().all(|b| b.starts_with("bucket=000")));
+
+    // One new record: its bucket is rewritten, and nothing else.
+    let before = manifest(&lake)["files"].clone();
+    let plane = latest
+        .values()
+        .find(|r| r["carrier"] == "UA")
+        .unwrap()
+        .clone();
+    let mut update = plane.clone();
+    update["dep_delay"] = serde_json::json!(999);
+    write(&landing, "part-3-00.ndjson", format!("{update}\n"));
+    compact(keyed(&[])).expect_clean();
+    let commit = &manifest(&lake)["commit"];
+    assert_eq!(commit["added"].as_array().unwrap().len(), 1);
+    let bucket = commit["added"][0]
+        .as_str()
+        .unwrap()
+        .split_once('/')
+        .unwrap()
+        .0;
+    let rewritten: Vec<&Value> = before
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["path"].as_str().unwrap().starts_with(bucket))
+        .collect();
+    assert_eq!(commit["removed"].as_array().unwrap().len(), rewritten.len());
+    latest.insert(plane["tailnum"].as_str().unwrap().into(), update);
+    assert_eq!(lake_records(&lake), canonical(latest.values().cloned()));
+
+    // A rerun changes nothing; the lake keeps its key and buckets.
+    let tree_before = tree(&lake);
+    compact(keyed(&[])).expect_clean();
+    assert_eq!(tree(&lake), tree_before);
+    let other = compact([
+        s(&landing),
+        s(&lake),
+        "--key".into(),
+        "tailnum".into(),
+        "--buckets".into(),
+        "4".into(),
+    ]);
+    other.expect_code(2);
+    assert!(
+        other.stderr.contains("by key tailnum in 8 buckets"),
+        "{}",
+        other.stderr
+    );
+    compact([
+        s(&landing),
+        s(&lake),
+        "--key".into(),
+        "id".into(),
+        "--window".into(),
+        "1h".into(),
+    ])
+    .expect_code(2);
+
+    if python_ready("key_compaction_keeps_the_latest_record_of_each_key") {
+        let out = python(KEYED_LAKE, &[&s(&lake)]);
+        out.expect_code(0);
+        let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(seen["rows"], latest.len() as u64);
+        assert_eq!(seen["keys"], latest.len() as u64);
+        assert_eq!(seen["pyarrow_rows"], latest.len() as u64);
+        assert_eq!(seen["types"]["time_hour"], "timestamp[us, tz=UTC]");
+        assert_eq!(seen["types"]["bucket"], "int32");
+    }
+}
+
+#[test]
+fn a_keyed_topic_follows_tombstones_and_order_by() {
+    let dir = tmp();
+    let (log, lake) = (dir.path().join("log"), dir.path().join("lake"));
+    let log_dir = s(&log);
+    let produce = |args: &[&str], input: &[u8]| {
+        let mut all = vec!["weather", "--log-dir", &log_dir];
+        all.extend_from_slice(args);
+        run(env!("CARGO_BIN_EXE_produce"), all, input).expect_clean();
+    };
+    let args = |extra: &[&str]| {
+        let mut args = vec!["--topic", "weather", "--log-dir", &log_dir];
+        args.extend([
+            "--key",
+            "origin",
+            "--order-by",
+            "time_hour",
+            "--buckets",
+            "4",
+        ]);
+        args.extend_from_slice(extra);
+        let mut args: Vec<String> = args.into_iter().map(String::from).collect();
+        args.push(s(&lake));
+        args
+    };
+    let weather: Vec<Value> = json_lines(&String::from_utf8(records_of("weather.csv")).unwrap());
+    // Shuffled, so that the latest time is not the last record of each key.
+    let mut shuffled = weather.clone();
+    shuffled.sort_by_key(|r| (r["temp"].as_f64().unwrap_or(0.0) * 100.0) as i64);
+    let text: String = shuffled.iter().map(|r| format!("{r}\n")).collect();
+    produce(&["--partitions", "3", "--key", "origin"], text.as_bytes());
+    // Every time here is written YYYY-MM-DDTHH:MM:SSZ: as strings, they sort as times.
+    let time = |r: &Value| r["time_hour"].as_str().unwrap().to_string();
+    let newer = |new: &Value, old: &Value| time(new) >= time(old);
+    let mut latest = BTreeMap::new();
+    latest_by_key(&shuffled, "origin", |_| false, newer, &mut latest);
+    let out = compact(args(&["--stats"]));
+    out.expect_code(0);
+    assert_eq!(out.stats()["records_in"], 26115);
+    assert_eq!(out.stats()["records_out"], 3);
+    assert_eq!(lake_records(&lake), canonical(latest.values().cloned()));
+
+    // A tombstone deletes JFK; an older LGA record loses, a newer EWR one wins; a record
+    // without a key goes through --on-error.
+    produce(&["--envelope"], b"{\"key\":\"JFK\",\"value\":null}\n");
+    let more = [
+        r#"{"origin":"LGA","time_hour":"2012-06-01T00:00:00Z","temp":1.5}"#,
+        r#"{"origin":"EWR","time_hour":"2014-06-01T00:00:00Z","temp":2.5}"#,
+    ];
+    produce(
+        &["--key", "origin"],
+        format!("{}\n", more.join("\n")).as_bytes(),
+    );
+    let keyless = r#"{"key":"LGA","value":{"time_hour":"2014-06-01T00:00:00Z","temp":3.5}}"#;
+    produce(&["--envelope"], format!("{keyless}\n").as_bytes());
+    let out = compact(args(&["--stats", "--on-error", "skip"]));
+    out.expect_code(0);
+    assert_eq!(out.stats()["rejected"], 1);
+    latest.remove("JFK");
+    let more: Vec<Value> = more
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    latest_by_key(&more, "origin", |_| false, newer, &mut latest);
+    assert_eq!(latest.len(), 2);
+    assert_eq!(lake_records(&lake), canonical(latest.values().cloned()));
+
+    // After a tombstone, any record brings its key back, whatever its time.
+    let old = r#"{"origin":"JFK","time_hour":"2000-01-01T00:00:00Z","temp":0.5}"#;
+    produce(&["--key", "origin"], format!("{old}\n").as_bytes());
+    compact(args(&[])).expect_clean();
+    latest.insert("JFK".into(), serde_json::from_str(old).unwrap());
+    assert_eq!(lake_records(&lake), canonical(latest.values().cloned()));
+}

@@ -1,28 +1,46 @@
-//! Reading inputs: each record's window from its event time, its schema learned, and the record
-//! set aside in the spill; records without a usable time go to `--on-error`.
+//! Reading inputs: each record's window (from its event time) or bucket (from its key), its
+//! schema learned, and the record set aside in the spill; records that cannot be placed go to
+//! `--on-error`.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use arrow_schema::Schema;
 use sluice_arrow::infer::SchemaInference;
-use sluice_lake::Layout;
-use sluice_stream::scan::{self, FieldSpan, Found};
+use sluice_stream::scan::{self, FieldSpan};
 use sluice_stream::{Error, Position, Rejects, Result};
 
-use crate::spill::{Entry, Spill};
-use crate::window::{event_time_ms, rfc3339, window_start, EpochUnit};
+use crate::key::KeyCut;
+use crate::spill::{Entry, EntryKind, Spill};
+use crate::window::TimeCut;
+
+/// How records are placed: by event-time window, or by key.
+pub enum Cut {
+    /// By the window of each record's event time.
+    Time(TimeCut),
+    /// By a hash of each record's key.
+    Key(KeyCut),
+}
+
+/// Where a record goes.
+pub struct Placed<'a> {
+    /// Its window or bucket.
+    pub window: i64,
+    /// Its event time or --order-by value.
+    pub time: i64,
+    /// What it is.
+    pub kind: EntryKind,
+    /// Its key, with key compaction.
+    pub key: Option<Cow<'a, [u8]>>,
+}
 
 /// Takes records in, one input at a time.
-pub struct Intake<'a> {
-    layout: &'a Layout,
-    time_path: Vec<Box<[u8]>>,
-    unit: EpochUnit,
+pub struct Intake {
+    cut: Cut,
     spill: Spill,
     rejects: Rejects,
-    /// With --max-lateness: records before this time are too late.
-    oldest_allowed: Option<i64>,
     detect_time: bool,
     /// Windows that received records.
     pub touched: BTreeSet<i64>,
@@ -31,6 +49,18 @@ pub struct Intake<'a> {
     pending: Vec<u8>,
     /// The first error met inside a `write` call (which can only return an I/O error).
     failed: Option<Error>,
+}
+
+/// What an intake took in.
+pub struct Taken {
+    /// The records, by window or bucket.
+    pub spill: Spill,
+    /// The --on-error policy, for records the writer rejects.
+    pub rejects: Rejects,
+    /// How many records the intake rejected.
+    pub rejected: u64,
+    /// How they were placed.
+    pub cut: Cut,
 }
 
 /// What is being read.
@@ -61,27 +91,13 @@ enum Place {
     Offset(u64),
 }
 
-impl<'a> Intake<'a> {
-    /// Spills records into `spill`, handing bad ones to `rejects`.
-    pub fn new(
-        layout: &'a Layout,
-        unit: EpochUnit,
-        spill: Spill,
-        rejects: Rejects,
-        oldest_allowed: Option<i64>,
-        detect_time: bool,
-    ) -> Self {
+impl Intake {
+    /// Places records by `cut` into `spill`, handing bad ones to `rejects`.
+    pub fn new(cut: Cut, spill: Spill, rejects: Rejects, detect_time: bool) -> Self {
         Intake {
-            layout,
-            time_path: layout
-                .time_field
-                .split('.')
-                .map(|part| part.as_bytes().into())
-                .collect(),
-            unit,
+            cut,
             spill,
             rejects,
-            oldest_allowed,
             detect_time,
             touched: BTreeSet::new(),
             current: Current {
@@ -135,10 +151,25 @@ impl<'a> Intake<'a> {
         self.record(record)
     }
 
-    /// Hands the record at `offset` of a topic partition to --on-error.
-    pub fn reject_at(&mut self, offset: u64, raw: &[u8], reason: &str) -> Result<()> {
+    /// Takes the tombstone (a record without a value) at `offset` of a topic partition: with
+    /// key compaction it deletes its key; otherwise, having no time, it goes to --on-error.
+    pub fn tombstone_at(&mut self, key: Option<&[u8]>, offset: u64) -> Result<()> {
         self.current.at = Place::Offset(offset);
-        self.reject(raw, reason)
+        let (Cut::Key(cut), Some(key)) = (&self.cut, key) else {
+            let reason = match &self.cut {
+                Cut::Key(_) => "a tombstone without a key deletes nothing",
+                Cut::Time(_) => "a tombstone (no value) has no event time",
+            };
+            return self.reject(b"null", reason);
+        };
+        let bucket = cut.bucket(key);
+        self.touched.insert(bucket);
+        self.spill.push(Entry {
+            window: bucket,
+            time: i64::MIN,
+            kind: EntryKind::Tombstone,
+            record: key,
+        })
     }
 
     /// Takes the next row of a file.
@@ -158,60 +189,49 @@ impl<'a> Intake<'a> {
         inference.schema()
     }
 
-    /// Ends the intake: the spill to write, the policy, and how many records it rejected.
-    pub fn finish(self) -> (Spill, Rejects, u64) {
-        let rejected = self.rejects.count();
-        (self.spill, self.rejects, rejected)
+    /// Ends the intake: what it took in, to be written.
+    pub fn finish(self) -> Taken {
+        Taken {
+            rejected: self.rejects.count(),
+            spill: self.spill,
+            rejects: self.rejects,
+            cut: self.cut,
+        }
     }
 
     fn record(&mut self, line: &[u8]) -> Result<()> {
         if let Err(reason) = scan::object_fields(line, &mut self.spans) {
             return self.reject(line, &reason);
         }
-        let raw = match scan::lookup(line, &self.spans, &self.time_path) {
-            Found::Value(raw) => Some(raw),
-            Found::Missing => None,
-            Found::NotObject => {
-                let reason = format!(
-                    "{} runs into a value that is not an object",
-                    self.layout.time_field
-                );
-                return self.reject(line, &reason);
+        let lake = match self.current.read {
+            Read::Lake { window } => Some(window),
+            Read::Input => None,
+        };
+        let placed = match &self.cut {
+            Cut::Time(cut) => cut.place(line, &self.spans, lake),
+            Cut::Key(cut) => cut.place(line, &self.spans, lake),
+        };
+        let placed = match placed {
+            Ok(placed) => placed,
+            Err(reason) => return self.reject(line, &reason),
+        };
+        let record = match (placed.kind, &placed.key) {
+            (EntryKind::Delete, Some(key)) => key.as_ref(),
+            _ => {
+                let text = std::str::from_utf8(line).map_err(|e| e.to_string());
+                let learned = text.and_then(|t| self.current.inference.add(t));
+                if let Err(reason) = learned {
+                    return self.reject(line, &reason);
+                }
+                line
             }
         };
-        let parsed = event_time_ms(raw, self.unit);
-        let (window, time) = match (self.current.read, parsed) {
-            (Read::Lake { window }, time) => (window, time.unwrap_or(window)),
-            (Read::Input, Ok(time)) => (window_start(time, self.layout.window_ms), time),
-            (Read::Input, Err(why)) => {
-                let reason = format!("the time field {} {why}", self.layout.time_field);
-                return self.reject(line, &reason);
-            }
-        };
-        if let Some(oldest) = self
-            .oldest_allowed
-            .filter(|_| self.current.read == Read::Input)
-        {
-            if time < oldest {
-                let reason = format!(
-                    "{} {} is older than --max-lateness allows (the lake takes times from {} on)",
-                    self.layout.time_field,
-                    rfc3339(time),
-                    rfc3339(oldest)
-                );
-                return self.reject(line, &reason);
-            }
-        }
-        let text = std::str::from_utf8(line).map_err(|e| Error::Other(e.to_string()));
-        if let Err(reason) = text.and_then(|t| self.current.inference.add(t).map_err(Error::Other))
-        {
-            return self.reject(line, &reason.to_string());
-        }
-        self.touched.insert(window);
+        self.touched.insert(placed.window);
         self.spill.push(Entry {
-            window,
-            time,
-            record: line,
+            window: placed.window,
+            time: placed.time,
+            kind: placed.kind,
+            record,
         })
     }
 
@@ -262,7 +282,7 @@ impl<'a> Intake<'a> {
     }
 }
 
-impl Write for Intake<'_> {
+impl Write for Intake {
     // A `Write` sink is built by implementing `write`; extract calls `write_all`.
     #[allow(clippy::disallowed_methods)]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {

@@ -4,6 +4,7 @@
 
 mod inputs;
 mod intake;
+mod key;
 mod schema;
 mod spill;
 mod sweep;
@@ -18,16 +19,20 @@ use std::sync::Arc;
 use arrow_schema::Schema;
 use clap::Parser;
 use sluice_cli::{parse_duration_ms, parse_size, CommonArgs, LogDirArgs};
-use sluice_lake::{Commit, DataFile, InputId, Lake, Layout, Manifest, OffsetRange, META_DIR};
+use sluice_lake::{
+    Commit, DataFile, InputId, KeyLayout, Lake, Layout, Manifest, OffsetRange, META_DIR,
+};
 use sluice_load::{Codec, Format, WriterOptions};
 use sluice_stream::progress::Progress;
 use sluice_stream::{Error, OnError, Rejects, Result, Stats};
 
 use crate::inputs::{AfterCommit, Input, Source};
-use crate::intake::{Intake, Read};
+use crate::intake::{Cut, Intake, Read, Taken};
+use crate::key::{KeyCut, Latest};
 use crate::spill::Spill;
 use crate::topic::TopicSource;
 pub use crate::window::EpochUnit;
+use crate::window::TimeCut;
 use crate::write::Stager;
 
 const EXAMPLES: &str = "\
@@ -36,6 +41,9 @@ Examples:
   compact 'drops/*.json.gz' lake/weather --time-field time_hour --window 1h --keep-inputs
   compact landing/ lake/events --time-field ts --window 1d --path-template 'year=%Y/month=%m/day=%d'
   compact --topic weather --group lake lake/weather --time-field time_hour --window 1h
+  compact --topic customers lake/customers --key id            # the latest record per key
+  compact 'changes/*.ndjson' lake/accounts --key account.id --order-by updated_at \\
+      --delete-when '.op == \"delete\"'
   extract lake/events | filter '.level == \"error\"'      # reads what was committed
   duckdb -c \"select count(*) from read_parquet('lake/events/**/*.parquet', union_by_name=true)\"
 
@@ -81,6 +89,19 @@ the offsets are committed with the data, so a crash can neither lose nor repeat 
 With --group, the group's committed offsets follow the lake's (for consume --lag). A record
 without a value (a tombstone) or whose value is not a JSON object goes through --on-error.
 
+Key compaction (--key FIELD, instead of --time-field and --window): the lake holds the latest
+record of each key, as a compacted Kafka topic does. Keys are spread over --buckets folders
+(bucket=0000/ …) by murmur2 of the key (a string's text, any other value's JSON text, as
+produce --key makes a topic record's key); a run rewrites the buckets that received records,
+and only those. The latest record of a key is the last to come (topic offset order, then
+input file and line order) or, with --order-by, the one with the greatest value of that field
+(an integer, or an RFC 3339 time; of equal values, the last to come). A key is deleted by a
+record that matches --delete-when (which then wins or loses by --order-by as a record would)
+or by a topic record without a value (a tombstone, which deletes whatever came before it); a
+deleted key leaves no record in the lake. A record without its key, or with a null key, goes
+through --on-error. A bucket's records must fit in memory: choose --buckets so that each
+bucket's file is about --target-file-size.
+
 Exit status 75: another run holds the lake's lock (or committed first); nothing was changed.";
 
 /// Compact small files into a lake of large Parquet files, one folder per event-time window,
@@ -90,7 +111,8 @@ Exit status 75: another run holds the lake's lock (or committed first); nothing 
     name = "compact",
     version,
     override_usage = "compact [OPTIONS] --time-field FIELD --window DURATION SOURCE DEST\n       \
-                      compact [OPTIONS] --time-field FIELD --window DURATION --topic NAME DEST",
+                      compact [OPTIONS] --time-field FIELD --window DURATION --topic NAME DEST\n       \
+                      compact [OPTIONS] --key FIELD (SOURCE | --topic NAME) DEST",
     after_long_help = format!("{EXAMPLES}\n\n{LAKE_HELP}\n\n{}", sluice_cli::EXIT_STATUS)
 )]
 pub struct Args {
@@ -114,12 +136,31 @@ pub struct Args {
     pub log: LogDirArgs,
 
     /// The field holding each record's event time (a.b for a nested field).
-    #[arg(long, value_name = "FIELD")]
-    pub time_field: String,
+    #[arg(long, value_name = "FIELD", required_unless_present = "key")]
+    pub time_field: Option<String>,
 
     /// The window size: 5m, 1h, 1d, … (windows start at the Unix epoch, in UTC).
-    #[arg(long, value_name = "DURATION", value_parser = parse_window)]
-    pub window: i64,
+    #[arg(long, value_name = "DURATION", value_parser = parse_window, required_unless_present = "key")]
+    pub window: Option<i64>,
+
+    /// Key compaction: keep only the latest record of each value of FIELD (a.b for a nested
+    /// field), instead of cutting records into time windows.
+    #[arg(long, value_name = "FIELD", conflicts_with_all = ["time_field", "window", "path_template", "max_lateness"])]
+    pub key: Option<String>,
+
+    /// With --key: the field whose greatest value (an integer or an RFC 3339 time) makes a
+    /// key's latest record, instead of the order records come in. Fixed by the first commit.
+    #[arg(long, value_name = "FIELD", requires = "key")]
+    pub order_by: Option<String>,
+
+    /// With --key: a jq predicate; a record for which it is true deletes its key.
+    #[arg(long, value_name = "EXPR", requires = "key")]
+    pub delete_when: Option<String>,
+
+    /// With --key: how many buckets (folders) keys are spread over, by a hash of the key.
+    /// Fixed by the first commit.
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub buckets: u32,
 
     /// How numeric times count: seconds, milliseconds, or auto (milliseconds when the number
     /// is 100,000,000,000 or more).
@@ -222,16 +263,44 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-fn compact(args: &Args, stats: &mut Stats) -> Result<Outcome> {
-    let layout = Layout {
-        time_field: args.time_field.clone(),
-        window_ms: args.window,
-        path_template: match &args.path_template {
-            Some(template) => template.clone(),
-            None => window::default_template(args.window),
-        },
+/// The lake's layout as the command line asks for it.
+fn layout_of(args: &Args) -> Result<Layout> {
+    if let Some(field) = &args.key {
+        return Ok(Layout {
+            time_field: String::new(),
+            window_ms: 0,
+            path_template: key::template(args.buckets),
+            key: Some(KeyLayout {
+                field: field.clone(),
+                buckets: args.buckets,
+                order_by: args.order_by.clone(),
+            }),
+        });
+    }
+    let (Some(time_field), Some(window_ms)) = (&args.time_field, args.window) else {
+        return Err(Error::Usage(
+            "name --time-field and --window, or --key".into(),
+        ));
     };
-    window::check_template(&layout.path_template).map_err(Error::Usage)?;
+    let path_template = match &args.path_template {
+        Some(template) => template.clone(),
+        None => window::default_template(window_ms),
+    };
+    window::check_template(&path_template).map_err(Error::Usage)?;
+    Ok(Layout {
+        time_field: time_field.clone(),
+        window_ms,
+        path_template,
+        key: None,
+    })
+}
+
+fn compact(args: &Args, stats: &mut Stats) -> Result<Outcome> {
+    let layout = layout_of(args)?;
+    let key_cut = match &layout.key {
+        Some(key) => Some(KeyCut::new(key, args.delete_when.as_deref())?),
+        None => None,
+    };
     let (origin, dest) = Origin::from_args(args)?;
     check_dest(&dest)?;
     let lake = Lake::new(&dest);
@@ -254,7 +323,7 @@ fn compact(args: &Args, stats: &mut Stats) -> Result<Outcome> {
     let base = previous.unwrap_or_else(|| Manifest::empty(layout.clone()));
     let plan = origin.plan(&base)?;
     stats.bytes_in = plan.fresh.iter().map(|i| i.id.size).sum();
-    let (mut commit, mut intake) = Run::new(args, &lake, &base, &layout)?;
+    let (mut commit, mut intake) = Run::new(args, &lake, &base, &layout, key_cut)?;
     match &origin {
         Origin::Files(source) => commit.read_inputs(&mut intake, source, &plan.fresh, stats)?,
         Origin::Topic(topic) => {
@@ -362,21 +431,35 @@ fn warn_folder_clash(layout: &Layout, schema: &Schema) {
     }
 }
 
-/// A lake keeps the time field, window and folders of its first commit.
+/// A lake keeps the layout of its first commit.
 fn check_layout(dest: &Path, lake: &Layout, asked: &Layout) -> Result<()> {
     if lake == asked {
         return Ok(());
     }
     Err(Error::Usage(format!(
-        "{} is cut by {} into {} windows under {}; this run asks for {} into {} windows under {}",
+        "{} holds records {}; this run asks for records {}",
         dest.display(),
-        lake.time_field,
-        describe_ms(lake.window_ms),
-        lake.path_template,
-        asked.time_field,
-        describe_ms(asked.window_ms),
-        asked.path_template
+        describe(lake),
+        describe(asked)
     )))
+}
+
+/// A layout in words, for messages.
+fn describe(layout: &Layout) -> String {
+    match &layout.key {
+        Some(key) => format!(
+            "by key {} in {} buckets, the latest by {}",
+            key.field,
+            key.buckets,
+            key.order_by.as_deref().unwrap_or("arrival")
+        ),
+        None => format!(
+            "cut by {} into {} windows under {}",
+            layout.time_field,
+            describe_ms(layout.window_ms),
+            layout.path_template
+        ),
+    }
 }
 
 /// Bin packing: the files of each window to rewrite into one (with the window's new records,
@@ -549,7 +632,8 @@ impl<'a> Run<'a> {
         lake: &'a Lake,
         base: &'a Manifest,
         layout: &'a Layout,
-    ) -> Result<(Self, Intake<'a>)> {
+        key_cut: Option<KeyCut>,
+    ) -> Result<(Self, Intake)> {
         let schema = match base.version {
             0 => None,
             _ => Some(
@@ -570,18 +654,22 @@ impl<'a> Run<'a> {
                     e,
                 )
             })?;
-        let newest = base.files.iter().map(|f| f.max_time_ms).max();
-        let oldest_allowed = args
-            .max_lateness
-            .zip(newest)
-            .map(|(late, newest)| newest - late);
+        let cut = match key_cut {
+            Some(cut) => Cut::Key(cut),
+            None => {
+                let newest = base.files.iter().map(|f| f.max_time_ms).max();
+                let oldest_allowed = args
+                    .max_lateness
+                    .zip(newest)
+                    .map(|(late, newest)| newest - late);
+                Cut::Time(TimeCut::new(layout, args.epoch_unit, oldest_allowed))
+            }
+        };
         let rejects = Rejects::new(args.common.on_error.clone(), "compact")?;
         let intake = Intake::new(
-            layout,
-            args.epoch_unit,
+            cut,
             Spill::new(spill_dir.path())?,
             rejects,
-            oldest_allowed,
             !args.keep_time_strings,
         );
         let run = Run {
@@ -620,7 +708,7 @@ impl<'a> Run<'a> {
 
     fn read_inputs(
         &mut self,
-        intake: &mut Intake<'_>,
+        intake: &mut Intake,
         source: &Source,
         inputs: &[Input],
         stats: &mut Stats,
@@ -651,7 +739,7 @@ impl<'a> Run<'a> {
     }
 
     /// Unites the schema of the input just read with the lake's.
-    fn widen(&mut self, intake: &mut Intake<'_>, input: &str) -> Result<()> {
+    fn widen(&mut self, intake: &mut Intake, input: &str) -> Result<()> {
         let inferred = intake.take_schema();
         let united = match &self.schema {
             Some(lake) => {
@@ -663,8 +751,15 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// The lake's files to rewrite in this commit (see [`packing`]).
+    /// The lake's files to rewrite in this commit: with key compaction, every file of the
+    /// buckets that received records; otherwise see [`packing`].
     fn choose_packing(&self, touched: &BTreeSet<i64>) -> Vec<DataFile> {
+        if self.layout.key.is_some() {
+            return (self.base.files.iter())
+                .filter(|f| touched.contains(&f.window_start_ms))
+                .cloned()
+                .collect();
+        }
         packing(
             &self.base.files,
             touched,
@@ -673,7 +768,7 @@ impl<'a> Run<'a> {
         )
     }
 
-    fn read_packed(&mut self, intake: &mut Intake<'_>, packed: &[DataFile]) -> Result<()> {
+    fn read_packed(&mut self, intake: &mut Intake, packed: &[DataFile]) -> Result<()> {
         let options = vec!["--on-error".to_string(), "fail".to_string()];
         for file in packed {
             let path = self.lake.root().join(&file.path);
@@ -688,7 +783,7 @@ impl<'a> Run<'a> {
 
     fn write_and_commit(
         self,
-        intake: Intake<'_>,
+        intake: Intake,
         source: &str,
         plan: Plan,
         packed: Vec<DataFile>,
@@ -715,12 +810,21 @@ impl<'a> Run<'a> {
             options,
             self.args.target_file_size,
         );
-        let (spill, mut rejects, records_rejected) = intake.finish();
-        spill.drain(self.args.memory, &mut |window, records| {
-            stager.write_window(window, records, &mut rejects)
+        let Taken {
+            spill,
+            mut rejects,
+            rejected,
+            cut,
+        } = intake.finish();
+        spill.drain(self.args.memory, &mut |window, records| match &cut {
+            Cut::Key(cut) => {
+                let mut latest = Latest::resolve(window, records, cut)?;
+                stager.write_window(window, &mut latest, &mut rejects)
+            }
+            Cut::Time(_) => stager.write_window(window, records, &mut rejects),
         })?;
         rejects.finish()?;
-        stats.rejected += records_rejected;
+        stats.rejected += rejected;
         stats.records_out = stager.staged.iter().map(|s| s.file.rows).sum();
         stats.bytes_out = stager.staged.iter().map(|s| s.file.bytes).sum();
         let placed = write::place(root, &stager.staged);

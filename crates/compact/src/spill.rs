@@ -19,16 +19,42 @@ pub const BUCKETS: usize = 64;
 /// Levels of splitting before a bucket is sorted in memory whatever its size.
 const MAX_DEPTH: u32 = 6;
 
-/// A record as spilled: its window, its event time and its JSON text.
+/// A record as spilled: its window, its event time, what it is and its JSON text.
 #[derive(Debug, Clone, Copy)]
 pub struct Entry<'a> {
-    /// The start of its window (ms).
+    /// The start of its window (ms), or its bucket with key compaction.
     pub window: i64,
-    /// Its event time (ms).
+    /// Its event time (ms), or its --order-by value with key compaction.
     pub time: i64,
-    /// The record's JSON text.
+    /// What it is.
+    pub kind: EntryKind,
+    /// The record's JSON text, or a delete's key.
     pub record: &'a [u8],
 }
+
+/// What a spilled entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A new record.
+    Record,
+    /// A record of a lake file being rewritten.
+    Lake,
+    /// Key compaction: a record matching --delete-when (its key deleted, by its order).
+    Delete,
+    /// Key compaction: a topic record without a value (its key deleted).
+    Tombstone,
+}
+
+impl EntryKind {
+    fn from_byte(byte: u8) -> Option<Self> {
+        [Self::Record, Self::Lake, Self::Delete, Self::Tombstone]
+            .get(usize::from(byte))
+            .copied()
+    }
+}
+
+/// The bytes before each spilled record: window, time, kind and length.
+const HEAD: usize = 21;
 
 /// Hands over the records of one window, in the order they were spilled.
 pub trait WindowRecords {
@@ -81,16 +107,17 @@ impl Spill {
         let bucket = &mut self.buckets[bucket_of(entry.window, self.level)];
         let len = u32::try_from(entry.record.len())
             .map_err(|_| Error::Other("a record of 4 GiB or more cannot be spilled".into()))?;
-        let mut head = [0u8; 20];
+        let mut head = [0u8; HEAD];
         head[..8].copy_from_slice(&entry.window.to_le_bytes());
         head[8..16].copy_from_slice(&entry.time.to_le_bytes());
-        head[16..].copy_from_slice(&len.to_le_bytes());
+        head[16] = entry.kind as u8;
+        head[17..].copy_from_slice(&len.to_le_bytes());
         bucket
             .out
             .write_all(&head)
             .and_then(|()| bucket.out.write_all(entry.record))
             .context(|| format!("cannot write spill file {}", bucket.path.display()))?;
-        bucket.bytes += 20 + u64::from(len);
+        bucket.bytes += HEAD as u64 + u64::from(len);
         bucket.windows.insert(entry.window);
         Ok(())
     }
@@ -194,19 +221,26 @@ fn sort_in_memory(
 }
 
 fn parse_entry<'a>(bytes: &'a [u8], at: usize, path: &Path) -> Result<(Entry<'a>, usize)> {
-    let corrupt = || Error::Other(format!("spill file {} is cut short", path.display()));
-    let head = bytes.get(at..at + 20).ok_or_else(corrupt)?;
+    let corrupt = || {
+        Error::Other(format!(
+            "spill file {} is cut short or damaged",
+            path.display()
+        ))
+    };
+    let head = bytes.get(at..at + HEAD).ok_or_else(corrupt)?;
     let window = i64::from_le_bytes(head[..8].try_into().unwrap_or_default());
     let time = i64::from_le_bytes(head[8..16].try_into().unwrap_or_default());
-    let len = u32::from_le_bytes(head[16..].try_into().unwrap_or_default()) as usize;
-    let record = bytes.get(at + 20..at + 20 + len).ok_or_else(corrupt)?;
+    let kind = EntryKind::from_byte(head[16]).ok_or_else(corrupt)?;
+    let len = u32::from_le_bytes(head[17..].try_into().unwrap_or_default()) as usize;
+    let record = bytes.get(at + HEAD..at + HEAD + len).ok_or_else(corrupt)?;
     Ok((
         Entry {
             window,
             time,
+            kind,
             record,
         },
-        at + 20 + len,
+        at + HEAD + len,
     ))
 }
 
@@ -218,7 +252,7 @@ struct Streamed<'p> {
 
 impl Streamed<'_> {
     fn next_entry(&mut self) -> Result<Option<Entry<'_>>> {
-        let mut head = [0u8; 20];
+        let mut head = [0u8; HEAD];
         let path = self.path;
         let read = |e| Error::io(format!("cannot read spill file {}", path.display()), e);
         match self.reader.read_exact(&mut head[..1]) {
@@ -226,10 +260,12 @@ impl Streamed<'_> {
             other => other.map_err(read)?,
         }
         self.reader.read_exact(&mut head[1..]).map_err(read)?;
-        let len = u32::from_le_bytes(head[16..].try_into().unwrap_or_default()) as usize;
-        self.buf.resize(20 + len, 0);
-        self.buf[..20].copy_from_slice(&head);
-        self.reader.read_exact(&mut self.buf[20..]).map_err(read)?;
+        let len = u32::from_le_bytes(head[17..].try_into().unwrap_or_default()) as usize;
+        self.buf.resize(HEAD + len, 0);
+        self.buf[..HEAD].copy_from_slice(&head);
+        self.reader
+            .read_exact(&mut self.buf[HEAD..])
+            .map_err(read)?;
         parse_entry(&self.buf, 0, path).map(|(entry, _)| Some(entry))
     }
 }
@@ -285,6 +321,7 @@ mod tests {
                 .push(Entry {
                     window: n % windows,
                     time: n,
+                    kind: EntryKind::Record,
                     record: record.as_bytes(),
                 })
                 .unwrap();

@@ -156,6 +156,7 @@ mod tests {
             time_field: "t".into(),
             window_ms: 86_400_000,
             path_template: "dt=%Y-%m-%d".into(),
+            key: None,
         });
         manifest.files.push(sluice_lake::DataFile {
             path: "dt=2013-01-01/part-00000001-00000000-0000.parquet".into(),

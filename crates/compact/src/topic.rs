@@ -64,8 +64,8 @@ impl TopicSource {
             }
             if from < start {
                 sluice_stream::progress::note(format_args!(
-                    "compact: {}: offsets {from} to {} were deleted by retention before any \
-                     run compacted them",
+                    "compact: {}: offsets {from} to {} were deleted (by retention or the log \
+                     cleaner) before any run compacted them",
                     self.name(partition),
                     start - 1
                 ));
@@ -97,11 +97,7 @@ impl TopicSource {
             records += 1;
             match view.value {
                 Some(value) => intake.record_at(value, view.offset)?,
-                None => intake.reject_at(
-                    view.offset,
-                    b"null",
-                    "a tombstone (no value) has no event time",
-                )?,
+                None => intake.tombstone_at(view.key, view.offset)?,
             }
         }
         Ok(records)

@@ -2,7 +2,79 @@
 //! window's folder.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use sluice_stream::scan::{self, Kind};
+use sluice_lake::Layout;
+use sluice_stream::scan::{self, FieldSpan, Found, Kind};
+
+use crate::intake::Placed;
+use crate::spill::EntryKind;
+
+/// How records are placed by event time.
+pub struct TimeCut {
+    field: String,
+    path: Vec<Box<[u8]>>,
+    unit: EpochUnit,
+    window_ms: i64,
+    /// With --max-lateness: records before this time are too late.
+    oldest_allowed: Option<i64>,
+}
+
+impl TimeCut {
+    /// Places records into the windows of `layout`, reading numbers as `unit`.
+    pub fn new(layout: &Layout, unit: EpochUnit, oldest_allowed: Option<i64>) -> Self {
+        TimeCut {
+            field: layout.time_field.clone(),
+            path: layout
+                .time_field
+                .split('.')
+                .map(|part| part.as_bytes().into())
+                .collect(),
+            unit,
+            window_ms: layout.window_ms,
+            oldest_allowed,
+        }
+    }
+
+    /// Places the object `line` (top-level `fields`): a new record by its event time, or
+    /// with `lake`, a record of the lake's file in that window. The error says why the
+    /// record cannot be placed.
+    pub fn place<'a>(
+        &self,
+        line: &'a [u8],
+        fields: &[FieldSpan],
+        lake: Option<i64>,
+    ) -> Result<Placed<'a>, String> {
+        let raw = match scan::lookup(line, fields, &self.path) {
+            Found::Value(raw) => Some(raw),
+            Found::Missing => None,
+            Found::NotObject => {
+                return Err(format!(
+                    "{} runs into a value that is not an object",
+                    self.field
+                ))
+            }
+        };
+        let parsed = event_time_ms(raw, self.unit);
+        let (window, time, kind) = match (lake, parsed) {
+            (Some(window), time) => (window, time.unwrap_or(window), EntryKind::Lake),
+            (None, Ok(time)) => (window_start(time, self.window_ms), time, EntryKind::Record),
+            (None, Err(why)) => return Err(format!("the time field {} {why}", self.field)),
+        };
+        match self.oldest_allowed {
+            Some(oldest) if lake.is_none() && time < oldest => Err(format!(
+                "{} {} is older than --max-lateness allows (the lake takes times from {} on)",
+                self.field,
+                rfc3339(time),
+                rfc3339(oldest)
+            )),
+            _ => Ok(Placed {
+                window,
+                time,
+                kind,
+                key: None,
+            }),
+        }
+    }
+}
 
 /// How numbers in the time field count time since the Unix epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -106,6 +178,14 @@ pub fn check_template(template: &str) -> Result<(), String> {
             "'{template}' must name relative folders, none empty, '..' or starting with . or _"
         )),
         false => Ok(()),
+    }
+}
+
+/// The folder (relative to the lake's root) of a window (or with key compaction, a bucket).
+pub fn folder_of(layout: &Layout, window: i64) -> String {
+    match &layout.key {
+        Some(key) => crate::key::folder(key, window),
+        None => folder(&layout.path_template, window),
     }
 }
 

@@ -13,7 +13,7 @@ use sluice_stream::error::IoContext;
 use sluice_stream::{Rejects, Result};
 
 use crate::spill::WindowRecords;
-use crate::window::folder;
+use crate::window::folder_of;
 
 /// A data file written under a temporary name, waiting for the commit.
 #[derive(Debug)]
@@ -65,7 +65,7 @@ impl<'a> Stager<'a> {
         records: &mut dyn WindowRecords,
         rejects: &mut Rejects,
     ) -> Result<()> {
-        let dir = folder(&self.layout.path_template, window);
+        let dir = folder_of(self.layout, window);
         let mut open: Option<Open> = None;
         let source: Arc<str> = Arc::from(format!("window {dir}"));
         let mut row = 0;

@@ -6,6 +6,7 @@
 //! values without losing key order or the spelling of numbers.
 
 mod base32;
+mod condition;
 mod delete;
 pub mod json;
 pub mod predicate;
@@ -15,6 +16,7 @@ mod regex;
 use jaq_core::load::{self, Arena, File, Loader};
 use jaq_core::{data, Compiler, Ctx, Vars};
 
+pub use condition::Condition;
 pub use jaq_json::Val;
 pub use predicate::Predicate;
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use sluice_cli::CommonArgs;
-use sluice_expr::{json, truthy, Predicate, Program};
+use sluice_expr::Condition;
 use sluice_stream::atomic::AtomicFile;
 use sluice_stream::blocks::{self, oversize_reason, Block, Delivery, Options, Output};
 use sluice_stream::output::StdoutWriter;
@@ -76,7 +76,7 @@ fn parse_fraction(text: &str) -> Result<f64, String> {
 
 /// Runs `filter`.
 pub fn run(args: Args) -> Result<()> {
-    Program::compile(&args.expr).map_err(|e| Error::Usage(format!("bad expression: {e}")))?;
+    Condition::compile(&args.expr).map_err(|e| Error::Usage(format!("bad expression: {e}")))?;
     let mut stats = Stats::new("filter");
     let mut rejects = Rejects::new(args.common.on_error.clone(), "filter")?;
     let mut routed = args
@@ -148,8 +148,7 @@ struct Rule {
 impl Rule {
     /// One worker: compiles the expression for its thread and judges blocks.
     fn worker(self: Arc<Self>) -> impl FnMut(&Block, &mut Output) {
-        let program = Program::compile(&self.code).expect("the expression compiled before");
-        let predicate = Predicate::compile(&self.code);
+        let condition = Condition::compile(&self.code).expect("the expression compiled before");
         let mut fields = Vec::new();
         move |block, output| {
             output.clear();
@@ -163,11 +162,7 @@ impl Rule {
                     output.reject(index, reason);
                     continue;
                 }
-                let verdict = match predicate.as_ref().and_then(|p| p.eval(text, &fields)) {
-                    Some(verdict) => Ok(verdict),
-                    None => passes(&program, text),
-                };
-                let keep = match verdict {
+                let keep = match condition.holds(text, &fields) {
                     Ok(verdict) => {
                         verdict != self.invert
                             && self.sample.is_none_or(|(fraction, seed)| {
@@ -187,17 +182,6 @@ impl Rule {
             }
         }
     }
-}
-
-/// Runs the full program: true when it yields a true value.
-fn passes(program: &Program, text: &[u8]) -> Result<bool, String> {
-    let record = json::parse_valid(text)?;
-    let mut pass = false;
-    program.run(record, |value| {
-        pass = truthy(&value);
-        !pass
-    })?;
-    Ok(pass)
 }
 
 /// A stable choice of `fraction` of the records, by source and line number.

@@ -49,15 +49,32 @@ pub struct Manifest {
     pub commit: Commit,
 }
 
-/// How records are placed: the event-time field and the window size.
+/// How records are placed: by event-time window (the time field and the window size), or with
+/// key compaction, by a hash of their key into buckets.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Layout {
-    /// The field holding each record's event time.
+    /// The field holding each record's event time (empty with key compaction).
     pub time_field: String,
-    /// The window size in milliseconds.
+    /// The window size in milliseconds (0 with key compaction).
     pub window_ms: i64,
-    /// The folder of a window: a strftime pattern applied to the window's start (UTC).
+    /// The folder of a window: a strftime pattern applied to the window's start (UTC); with
+    /// key compaction, `bucket=` and a `N` for each digit of the bucket number.
     pub path_template: String,
+    /// Key compaction: the lake holds the latest record of each key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyLayout>,
+}
+
+/// Key compaction: the latest record of each key, in buckets by a hash of the key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeyLayout {
+    /// The field holding each record's key.
+    pub field: String,
+    /// How many buckets (folders) the keys are spread over.
+    pub buckets: u32,
+    /// The field that orders a key's records (the greatest wins); none: the order they came.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_by: Option<String>,
 }
 
 /// A data file of the lake.
@@ -65,13 +82,15 @@ pub struct Layout {
 pub struct DataFile {
     /// Relative to the lake's root, `/`-separated.
     pub path: String,
-    /// The start of the file's window (ms since the Unix epoch).
+    /// The start of the file's window (ms since the Unix epoch), or its bucket with key
+    /// compaction.
     pub window_start_ms: i64,
     /// Records in the file.
     pub rows: u64,
     /// The file's size.
     pub bytes: u64,
-    /// The earliest and latest event time in it (ms).
+    /// The earliest and latest event time in it (ms); with key compaction, the least and
+    /// greatest --order-by value (0 without one).
     pub min_time_ms: i64,
     /// See `min_time_ms`.
     pub max_time_ms: i64,
@@ -337,6 +356,7 @@ mod tests {
             time_field: "ts".into(),
             window_ms: 3_600_000,
             path_template: "dt=%Y-%m-%d/hour=%H".into(),
+            key: None,
         }
     }
 
