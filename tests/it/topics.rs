@@ -1139,3 +1139,101 @@ fn produce_passes_over_a_byte_order_mark_that_starts_the_input() {
     out.expect_clean();
     assert!(out.stdout == [plain.clone(), plain].concat());
 }
+
+/// The base offsets of a partition's segments, from its files.
+fn segment_bases(partition_dir: &Path) -> Vec<u64> {
+    let mut bases: Vec<u64> = std::fs::read_dir(partition_dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".log")?.parse().ok()
+        })
+        .collect();
+    bases.sort_unstable();
+    bases
+}
+
+#[test]
+fn a_compacted_topic_keeps_the_latest_record_of_each_key() {
+    let dir = tmp();
+    let log = dir.path();
+    let create = [
+        "t",
+        "--create",
+        "--cleanup",
+        "compact",
+        "--segment-bytes",
+        "4096",
+    ];
+    produce(log, &create, b"").expect_clean();
+    // Records without keys have no place in a compacted topic.
+    produce(log, &["t"], &records(0..1)).expect_code(2);
+    let out = produce(log, &["t", "--envelope"], b"{\"value\":\"no key\"}\n");
+    out.expect_code(1);
+    assert!(out.stderr.contains("no key"), "{}", out.stderr);
+    for run in 0..3 {
+        produce(
+            log,
+            &["t", "--key", "key"],
+            &records(run * 1000..(run + 1) * 1000),
+        )
+        .expect_clean();
+    }
+    // Offsets are kept (each record's offset is its id); in the closed segments only the
+    // latest record of each key among them is left; the active segment is untouched.
+    let active = *segment_bases(&log.join("t/0")).last().unwrap();
+    let mut latest_closed = BTreeMap::new();
+    for id in 0..active {
+        latest_closed.insert(id % 7, id);
+    }
+    let expected: Vec<u64> = (0..3000)
+        .filter(|&id| id >= active || latest_closed[&(id % 7)] == id)
+        .collect();
+    let got = consume(log, &["t", "--envelope"]);
+    got.expect_clean();
+    let envelopes = got.records();
+    let offsets: Vec<u64> = envelopes
+        .iter()
+        .map(|e| e["offset"].as_u64().unwrap())
+        .collect();
+    let values: Vec<u64> = envelopes
+        .iter()
+        .map(|e| e["value"]["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(offsets, expected);
+    assert_eq!(values, expected);
+    assert!(expected.len() < 1000, "{} records left", expected.len());
+    // Reading from a removed offset starts at the next record kept.
+    let from_gap = consume(log, &["t", "--from", "1"]);
+    assert_eq!(ids(&from_gap).first(), expected.iter().find(|&&id| id >= 1));
+
+    // A tombstone deletes k3: it stays for the delete retention (a day), so consumers see it.
+    let mut tail = String::from("{\"key\":\"k3\",\"value\":null}\n");
+    for id in 3000..3400 {
+        let key = if id % 7 == 3 {
+            "k0".to_string()
+        } else {
+            format!("k{}", id % 7)
+        };
+        let value = json!({"id": id, "key": key});
+        tail.push_str(&json!({"key": key, "value": value}).to_string());
+        tail.push('\n');
+    }
+    produce(log, &["t", "--envelope"], tail.as_bytes()).expect_clean();
+    let k3 = |log: &Path| -> Vec<Value> {
+        consume(log, &["t", "--envelope"])
+            .records()
+            .into_iter()
+            .filter(|e| e["key"] == "k3")
+            .collect()
+    };
+    let seen = k3(log);
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0]["value"].is_null());
+    // With no delete retention, the tombstone goes too.
+    produce(log, &["t", "--create", "--delete-retention", "0s"], b"").expect_clean();
+    assert_eq!(k3(log), Vec::<Value>::new());
+    let topics = consume(log, &["--list-topics"]).records();
+    assert_eq!(topics[0]["cleanup"], "compact");
+    assert_eq!(topics[0]["delete_retention_ms"], 0);
+}

@@ -79,9 +79,9 @@ impl TopicSource {
         Ok(ranges)
     }
 
-    /// Hands the records of `range` to the intake; a record without a value (a tombstone) or
-    /// whose value is not a JSON object goes through --on-error. Returns the records read.
-    pub fn read(&self, range: &OffsetRange, intake: &mut Intake<'_>) -> Result<u64> {
+    /// Hands the records of `range` to the intake, tombstones (records without a value) too.
+    /// Returns the records read.
+    pub fn read(&self, range: &OffsetRange, intake: &mut Intake) -> Result<u64> {
         let name = self.name(range.partition);
         let fail = |e| Error::io(format!("cannot read {name}"), e);
         let mut reader = self

@@ -188,7 +188,8 @@ pub fn run(args: Args) -> Result<()> {
         for name in Topic::list(&log_dir).map_err(io_err("cannot list topics"))? {
             let topic = open(&log_dir, &name)?;
             let line = json!({"topic": name, "partitions": topic.config.partitions,
-                "retention_ms": topic.config.retention_ms, "retention_bytes": topic.config.retention_bytes});
+                "retention_ms": topic.config.retention_ms, "retention_bytes": topic.config.retention_bytes,
+                "cleanup": topic.config.cleanup, "delete_retention_ms": topic.config.delete_retention_ms});
             out.write_record(line.to_string().as_bytes())?;
         }
         return out.flush();

@@ -3,6 +3,7 @@
 //! append-only segments with offset and time indexes; consumer groups keep committed offsets
 //! and share partitions among processes.
 
+pub mod clean;
 pub mod envelope;
 pub mod group;
 pub mod murmur2;
@@ -10,6 +11,7 @@ pub mod partition;
 pub mod record;
 pub mod topic;
 
+pub use clean::Cleaned;
 pub use partition::{AppendError, Damaged, Partition, PartitionInfo, PartitionReader};
 pub use record::{Batch, Record, RecordView};
-pub use topic::{Topic, TopicConfig};
+pub use topic::{Cleanup, Topic, TopicConfig};

@@ -62,7 +62,7 @@ pub struct PartitionInfo {
     pub newest_timestamp: Option<i64>,
 }
 
-fn segment_path(dir: &Path, base: u64, ext: &str) -> PathBuf {
+pub(crate) fn segment_path(dir: &Path, base: u64, ext: &str) -> PathBuf {
     dir.join(format!("{base:020}.{ext}"))
 }
 
@@ -94,7 +94,7 @@ impl Partition {
 
     /// Takes the partition's write lock (released when the file is dropped; also when the
     /// process dies).
-    fn lock(&self) -> io::Result<File> {
+    pub(crate) fn lock(&self) -> io::Result<File> {
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -121,9 +121,10 @@ impl Partition {
         let failed = |written, source| AppendError { written, source };
         let _lock = self.lock().map_err(|e| failed(0, e))?;
         let cached = *self.tail.lock().unwrap_or_else(|e| e.into_inner());
+        // Still the active segment (the cleaner rewrites only closed ones), of the same size.
         let still_valid = cached.filter(|t| {
             fs::metadata(segment_path(&self.dir, t.base, "log")).is_ok_and(|m| m.len() == t.len)
-                && !segment_path(&self.dir, t.next_offset, "log").exists()
+                && list_segments(&self.dir).is_ok_and(|s| s.last() == Some(&t.base))
         });
         let mut tail = match still_valid {
             Some(t) => t,
@@ -169,8 +170,13 @@ impl Partition {
         sync: bool,
     ) -> Result<usize, (usize, io::Error)> {
         let before = *tail;
-        let mut index = Vec::new();
-        let mut time_index = Vec::new();
+        let mut entries = IndexBuilder {
+            base: tail.base,
+            last_pos: tail.last_index_pos,
+            max_timestamp: tail.max_timestamp,
+            index: Vec::new(),
+            time_index: Vec::new(),
+        };
         let run_start = batch.record(from).0;
         let mut to = from;
         while to < batch.len() {
@@ -183,17 +189,10 @@ impl Partition {
                 break;
             }
             let offset = tail.next_offset;
-            tail.max_timestamp = tail.max_timestamp.max(timestamp);
             tail.first_timestamp.get_or_insert(timestamp);
-            if position == 0 || position - tail.last_index_pos >= INDEX_INTERVAL {
-                let relative = (offset - tail.base) as u32;
-                index.extend_from_slice(&relative.to_le_bytes());
-                index.extend_from_slice(&(position as u32).to_le_bytes());
-                time_index.extend_from_slice(&tail.max_timestamp.to_le_bytes());
-                time_index.extend_from_slice(&relative.to_le_bytes());
-                time_index.extend_from_slice(&(position as u32).to_le_bytes());
-                tail.last_index_pos = position;
-            }
+            entries.add(offset, position, timestamp);
+            tail.max_timestamp = entries.max_timestamp;
+            tail.last_index_pos = entries.last_pos;
             batch.seal(to, offset);
             tail.next_offset += 1;
             to += 1;
@@ -221,8 +220,8 @@ impl Partition {
         // The records are in the log from here on: a failure to index them loses nothing
         // (readers scan from an earlier entry), but is still reported.
         for (ext, data, entry) in [
-            ("index", &index, INDEX_ENTRY),
-            ("timeindex", &time_index, TIME_ENTRY),
+            ("index", &entries.index, INDEX_ENTRY),
+            ("timeindex", &entries.time_index, TIME_ENTRY),
         ] {
             append_entries(&segment_path(&self.dir, tail.base, ext), data, entry, sync)
                 .map_err(|e| (to, e))?;
@@ -559,6 +558,50 @@ impl std::error::Error for AppendError {
     }
 }
 
+/// The index entries of records written one after another into a segment: one for the record
+/// at its start and one every [`INDEX_INTERVAL`] bytes, each time entry with the largest
+/// timestamp so far.
+pub(crate) struct IndexBuilder {
+    base: u64,
+    last_pos: u64,
+    /// The largest timestamp so far.
+    pub max_timestamp: i64,
+    /// Offset-index entries.
+    pub index: Vec<u8>,
+    /// Time-index entries.
+    pub time_index: Vec<u8>,
+}
+
+impl IndexBuilder {
+    /// Entries for a new segment of base offset `base`.
+    pub fn new(base: u64) -> Self {
+        IndexBuilder {
+            base,
+            last_pos: 0,
+            max_timestamp: i64::MIN,
+            index: Vec::new(),
+            time_index: Vec::new(),
+        }
+    }
+
+    /// Takes the record `offset` written at `position`.
+    pub fn add(&mut self, offset: u64, position: u64, timestamp: i64) {
+        self.max_timestamp = self.max_timestamp.max(timestamp);
+        if position != 0 && position - self.last_pos < INDEX_INTERVAL {
+            return;
+        }
+        let relative = ((offset - self.base) as u32).to_le_bytes();
+        let position32 = (position as u32).to_le_bytes();
+        self.index.extend_from_slice(&relative);
+        self.index.extend_from_slice(&position32);
+        self.time_index
+            .extend_from_slice(&self.max_timestamp.to_le_bytes());
+        self.time_index.extend_from_slice(&relative);
+        self.time_index.extend_from_slice(&position32);
+        self.last_pos = position;
+    }
+}
+
 /// True when a record stamped `timestamp` would make the active segment span `segment_ms`
 /// or more of record time.
 fn spans_too_long(tail: &Tail, timestamp: i64, rolling: Rolling) -> bool {
@@ -591,7 +634,7 @@ fn append_entries(path: &Path, data: &[u8], entry: usize, sync: bool) -> io::Res
 }
 
 /// Base offsets of the segments in a partition directory, oldest first.
-fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
+pub(crate) fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
     let mut bases = Vec::new();
     for entry in fs::read_dir(dir)? {
         let name = entry?.file_name();
@@ -605,6 +648,13 @@ fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
     }
     bases.sort_unstable();
     Ok(bases)
+}
+
+/// Whether the record `offset` starts at `position` of a segment's log.
+fn record_starts_at(log: &File, position: u64, offset: u64) -> bool {
+    use std::os::unix::fs::FileExt;
+    let mut head = [0u8; FRAME + 8];
+    log.read_exact_at(&mut head, position).is_ok() && head[FRAME..] == offset.to_le_bytes()
 }
 
 fn entry_u32(entry: &[u8], from: usize, to: usize) -> u32 {
@@ -781,6 +831,11 @@ impl PartitionReader {
                             continue;
                         }
                         if self.pos == self.end {
+                            // Offsets between this segment's last record and the next
+                            // segment's base were removed by the log cleaner.
+                            if let Some(next) = newer {
+                                self.next_offset = self.next_offset.max(next);
+                            }
                             self.current = None;
                             continue;
                         }
@@ -904,11 +959,22 @@ impl PartitionReader {
             }
         };
         let index = read_entries(&segment_path(&self.dir, base, "index"), INDEX_ENTRY)?;
-        let position = index
+        let indexed = index
             .iter()
             .take_while(|e| base + u64::from(entry_u32(e, 0, 4)) <= self.next_offset)
             .last()
-            .map_or(0, |e| u64::from(entry_u32(e, 4, 8)));
+            .map(|e| {
+                (
+                    u64::from(entry_u32(e, 4, 8)),
+                    base + u64::from(entry_u32(e, 0, 4)),
+                )
+            });
+        // The log cleaner may have swapped the segment between opening the log and reading
+        // the index: an entry that does not point at its record is not used.
+        let position = match indexed {
+            Some((position, offset)) if record_starts_at(&file, position, offset) => position,
+            _ => 0,
+        };
         file.seek(SeekFrom::Start(position))?;
         if self.next_offset < base {
             self.next_offset = base;

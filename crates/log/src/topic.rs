@@ -23,6 +23,29 @@ pub struct TopicConfig {
     pub segment_bytes: u64,
     /// Roll a segment once its records span this much time (ms), by their timestamps.
     pub segment_ms: i64,
+    /// What becomes of old records besides retention: nothing, or with `compact`, only the
+    /// latest record of each key is kept (the log cleaner).
+    #[serde(default)]
+    pub cleanup: Cleanup,
+    /// With `compact`: how long tombstones stay after their segment was written (ms).
+    #[serde(default = "default_delete_retention_ms")]
+    pub delete_retention_ms: i64,
+}
+
+/// Kafka's `cleanup.policy`, besides retention (which applies to either).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cleanup {
+    /// Records stay until retention deletes their segment.
+    #[default]
+    Delete,
+    /// The log cleaner keeps only the latest record of each key in closed segments.
+    Compact,
+}
+
+/// Kafka's `delete.retention.ms`: a day.
+fn default_delete_retention_ms() -> i64 {
+    24 * 3600 * 1000
 }
 
 impl TopicConfig {
@@ -34,6 +57,8 @@ impl TopicConfig {
             retention_bytes: None,
             segment_bytes: 1 << 30,
             segment_ms: 7 * 24 * 3600 * 1000,
+            cleanup: Cleanup::Delete,
+            delete_retention_ms: default_delete_retention_ms(),
         }
     }
 

@@ -8,7 +8,7 @@ use sluice_cli::{parse_duration_ms, parse_size, CommonArgs, LogDirArgs};
 use sluice_log::envelope::{now_ms, read_envelope, timestamp_of, Envelope};
 use sluice_log::murmur2::partition_for_key;
 use sluice_log::record::{Header, HeaderView};
-use sluice_log::{Batch, Topic, TopicConfig};
+use sluice_log::{Batch, Cleanup, Topic, TopicConfig};
 use std::ops::Range;
 
 use sluice_stream::blocks::{self, oversize_reason, Block, Flow, Options};
@@ -21,6 +21,8 @@ Examples:
   consume weather --envelope --until-end | produce --envelope weather-copy --partitions 3
   produce events --timestamp-field time --header source=cron < events.ndjson
   produce --create weather --partitions 3 --retention 7d
+  produce --create customers --cleanup compact --delete-retention 1d
+  extract customers.csv | produce customers --key id
   produce --delete-topic weather";
 
 const ACKS_HELP: &str = "\
@@ -34,7 +36,16 @@ the topic at once. produce exits 0 only when every record was written as --acks 
 Keys: --key FIELD (a dotted path) picks the key: strings as they are, other values as JSON
 text. Keyed records go to murmur2(key) mod partitions, as Kafka's Java client does; records
 without a key are spread evenly, round-robin. A record whose value is null in --envelope mode
-is a tombstone.";
+is a tombstone.
+
+Compacted topics (--cleanup compact, Kafka's cleanup.policy=compact): after each run, the log
+cleaner keeps only the latest record of each key in the closed segments (every segment but
+the active one, which a record rolls past --segment-bytes), at its offset: consumers see
+gaps in offsets where older records were. It cleans once the segments not cleaned yet hold
+half the closed segments' bytes. Tombstones stay --delete-retention (default 1d) after their
+segment was written, so that consumers see the key deleted, then go. A cleaned segment
+replaces the old one by a rename: a reader never sees half of one. Records of a compacted
+topic must have keys (--key, or envelopes with a key); retention, if set, applies too.";
 
 /// Write NDJSON records from stdin (or INPUT files) to a topic.
 #[derive(Parser, Debug)]
@@ -109,6 +120,16 @@ pub struct Args {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub retention_bytes: Option<u64>,
 
+    /// For a new topic or with --create: delete (records stay until retention) or compact (the
+    /// log cleaner keeps only the latest record of each key).
+    #[arg(long, value_name = "POLICY", value_parser = ["delete", "compact"])]
+    pub cleanup: Option<String>,
+
+    /// For a new topic or with --create, with --cleanup compact: how long tombstones stay after
+    /// their segment was written (default 1d).
+    #[arg(long, value_name = "AGE", value_parser = parse_duration_ms)]
+    pub delete_retention: Option<i64>,
+
     /// Segment size of a new topic: a segment rolls before a record that would take it past
     /// this size (at most 4GiB; default 1GiB).
     #[arg(long, value_name = "SIZE", value_parser = parse_segment_size)]
@@ -147,7 +168,15 @@ pub fn run(args: Args) -> Result<()> {
     let topic = open_topic(&log_dir, &args)?;
     if args.create {
         // New settings take effect now.
-        return apply_retention(&topic);
+        return maintain(&topic);
+    }
+    let compacted = topic.config.cleanup == Cleanup::Compact;
+    if compacted && args.key.is_none() && !args.envelope {
+        return Err(Error::Usage(format!(
+            "topic {} is compacted, so its records need keys: name --key FIELD (or give \
+             --envelope lines with keys)",
+            args.topic
+        )));
     }
     let mut stats = Stats::new("produce");
     let mut rejects = Rejects::new(args.common.on_error.clone(), "produce")?;
@@ -169,6 +198,7 @@ pub fn run(args: Args) -> Result<()> {
         headers: header_args(&args.headers)?,
         partition: args.partition,
         partitions: topic.config.partitions,
+        compacted,
     };
     let reading = std::sync::Arc::new(reading);
     let result = blocks::process(
@@ -194,7 +224,7 @@ pub fn run(args: Args) -> Result<()> {
     let flushed = producer.flush_all();
     let finished = result
         .and(flushed)
-        .and_then(|()| apply_retention(&topic))
+        .and_then(|()| maintain(&topic))
         .and_then(|()| rejects.finish());
     stats.records_in = producer.read;
     stats.records_out = producer.written;
@@ -235,6 +265,8 @@ struct Reading {
     /// `--partition`.
     partition: Option<u32>,
     partitions: u32,
+    /// The topic keeps the latest record per key: records need keys.
+    compacted: bool,
 }
 
 /// A block's records, checked and encoded by a worker thread, in input order.
@@ -290,6 +322,9 @@ impl Reading {
         prepared: &mut Prepared,
     ) -> Result<Option<u32>, String> {
         let record = &envelope.record;
+        if self.compacted && record.key.is_none() {
+            return Err("the envelope has no key, and the topic is compacted (by key)".into());
+        }
         let partition = match self.partition.or(envelope.partition) {
             Some(p) if p >= self.partitions => {
                 return Err(format!(
@@ -357,6 +392,12 @@ impl Reading {
         if let Some(path) = &self.key {
             key = field_text(path, &mut prepared.bytes)
                 .ok_or_else(|| format!("the record has no key field {:?}", dotted(path)))?;
+            if self.compacted && key.is_none() {
+                return Err(format!(
+                    "the key field {:?} is null, and the topic is compacted (by key)",
+                    dotted(path)
+                ));
+            }
         }
         let mut timestamp = now;
         if let Some(path) = &self.timestamp {
@@ -425,6 +466,12 @@ fn open_topic(log_dir: &Path, args: &Args) -> Result<Topic> {
             let mut config = TopicConfig::with_partitions(partitions);
             config.retention_ms = args.retention;
             config.retention_bytes = args.retention_bytes;
+            if let Some(policy) = args.cleanup.as_deref() {
+                config.cleanup = cleanup_of(policy);
+            }
+            if let Some(ms) = args.delete_retention {
+                config.delete_retention_ms = ms;
+            }
             if let Some(bytes) = args.segment_bytes {
                 config.segment_bytes = bytes;
             }
@@ -467,9 +514,29 @@ fn open_topic(log_dir: &Path, args: &Args) -> Result<Topic> {
             args.topic, args.topic
         )));
     }
-    if args.create && (args.retention.is_some() || args.retention_bytes.is_some()) {
+    let cleanup_differs = args
+        .cleanup
+        .as_deref()
+        .is_some_and(|c| cleanup_of(c) != config.cleanup)
+        || args
+            .delete_retention
+            .is_some_and(|ms| ms != config.delete_retention_ms);
+    if cleanup_differs && !args.create {
+        return Err(Error::Usage(format!(
+            "topic {} exists with another cleanup: change it with `produce --create {} \
+             --cleanup POLICY` (or --delete-retention AGE)",
+            args.topic, args.topic
+        )));
+    }
+    if args.create && (retention_differs || cleanup_differs) {
         topic.config.retention_ms = args.retention.or(topic.config.retention_ms);
         topic.config.retention_bytes = args.retention_bytes.or(topic.config.retention_bytes);
+        if let Some(policy) = args.cleanup.as_deref() {
+            topic.config.cleanup = cleanup_of(policy);
+        }
+        topic.config.delete_retention_ms = args
+            .delete_retention
+            .unwrap_or(topic.config.delete_retention_ms);
         topic
             .save_config()
             .map_err(|e| Error::io("cannot save topic settings", e))?;
@@ -626,19 +693,41 @@ impl<'a> Producer<'a> {
     }
 }
 
-/// Deletes the segments that the topic's retention settings no longer keep.
-fn apply_retention(topic: &Topic) -> Result<()> {
-    let config = &topic.config;
-    if config.retention_ms.is_none() && config.retention_bytes.is_none() {
-        return Ok(());
+fn cleanup_of(policy: &str) -> Cleanup {
+    match policy {
+        "compact" => Cleanup::Compact,
+        _ => Cleanup::Delete,
     }
+}
+
+/// Deletes the segments that the topic's retention no longer keeps, and on a compacted topic
+/// runs the log cleaner.
+fn maintain(topic: &Topic) -> Result<()> {
+    let config = &topic.config;
+    let retention = config.retention_ms.is_some() || config.retention_bytes.is_some();
     for p in 0..config.partitions {
-        topic
-            .partition(p)
-            .and_then(|part| {
-                part.apply_retention(now_ms(), config.retention_ms, config.retention_bytes)
-            })
-            .map_err(|e| Error::io(format!("cannot apply retention to partition {p}"), e))?;
+        let failed = |what: &str| {
+            let what = format!("cannot {what} partition {p} of topic {}", topic.name);
+            move |e| Error::io(what, e)
+        };
+        let partition = topic.partition(p).map_err(failed("open"))?;
+        if retention {
+            partition
+                .apply_retention(now_ms(), config.retention_ms, config.retention_bytes)
+                .map_err(failed("apply retention to"))?;
+        }
+        if config.cleanup == Cleanup::Compact {
+            let cleaned = partition
+                .clean(now_ms(), config.delete_retention_ms)
+                .map_err(failed("clean"))?;
+            if let Some(base) = cleaned.damaged {
+                sluice_stream::progress::note(format_args!(
+                    "produce: warning: partition {p} of topic {} is not compacted: its segment \
+                     {base} is damaged (consume reports the records lost)",
+                    topic.name
+                ));
+            }
+        }
     }
     Ok(())
 }
