@@ -927,3 +927,204 @@ fn a_keyed_topic_follows_tombstones_and_order_by() {
     latest.insert("JFK".into(), serde_json::from_str(old).unwrap());
     assert_eq!(lake_records(&lake), canonical(latest.values().cloned()));
 }
+
+#[test]
+fn a_kill_during_a_topic_run_loses_and_duplicates_nothing() {
+    let dir = tmp();
+    let log_dir = s(dir.path().join("log"));
+    let lines = flight_lines();
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    run(
+        env!("CARGO_BIN_EXE_produce"),
+        [
+            "flights",
+            "--log-dir",
+            &log_dir,
+            "--partitions",
+            "3",
+            "--key",
+            "tailnum",
+        ],
+        text.as_bytes(),
+    )
+    .expect_clean();
+    let args = |lake: &Path| {
+        let mut args = vec![
+            "--topic",
+            "flights",
+            "--group",
+            "lake",
+            "--log-dir",
+            &log_dir,
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+        args.extend(
+            default_hourly(Path::new("unused"), lake, &[])
+                .into_iter()
+                .skip(1),
+        );
+        args.extend(["--path-template".into(), "dt=%Y-%m-%d/hr=%H".into()]);
+        args
+    };
+    let started = Instant::now();
+    compact(args(&dir.path().join("timed"))).expect_clean();
+    let whole = started.elapsed();
+    for step in 1..=5u32 {
+        let lake = dir.path().join(format!("lake-{step}"));
+        let mut child = Command::new(COMPACT)
+            .args(args(&lake))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(whole * step / 5);
+        let _ = child.kill(); // SIGKILL
+        let status = child.wait().unwrap();
+        compact(args(&lake)).expect_code(0);
+        assert_eq!(
+            lake_records(&lake),
+            expected(lines),
+            "killed at step {step} ({status})"
+        );
+        let offsets: u64 = manifest(&lake)["offsets"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert_eq!(offsets, RECORDS as u64);
+        let leftovers: Vec<String> = files(&lake)
+            .into_iter()
+            .filter(|f| f.contains(".tmp") || f.contains(".spill-"))
+            .collect();
+        assert!(leftovers.is_empty(), "step {step}: {leftovers:?}");
+        // Nothing is left for the group, and a rerun commits nothing.
+        compact(args(&lake)).expect_clean();
+        let lag = run(
+            env!("CARGO_BIN_EXE_consume"),
+            ["flights", "--group", "lake", "--lag", "--log-dir", &log_dir],
+            b"",
+        );
+        assert!(
+            lag.records().iter().all(|p| p["lag"] == 0),
+            "{}",
+            lag.text()
+        );
+    }
+}
+
+#[test]
+fn windows_sharing_a_folder_get_files_of_their_own() {
+    let dir = tmp();
+    let (landing, lake) = (dir.path().join("landing"), dir.path().join("lake"));
+    let lines = &flight_lines()[..5000];
+    land(&landing, lines, 20, "c-");
+    // Hourly windows in daily folders.
+    let mut args = default_hourly(&landing, &lake, &[]);
+    args.extend(["--path-template".into(), "date=%Y-%m-%d".into()]);
+    compact(&args).expect_clean();
+    assert_eq!(lake_records(&lake), expected(lines));
+    let windows: std::collections::BTreeSet<i64> = manifest(&lake)["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["window_start_ms"].as_i64().unwrap())
+        .collect();
+    let parquet = parquet_files(&lake);
+    assert_eq!(
+        parquet.len(),
+        windows.len(),
+        "one file per hour: {parquet:?}"
+    );
+    let days: std::collections::BTreeSet<&str> = parquet
+        .iter()
+        .map(|f| f.split_once('/').unwrap().0)
+        .collect();
+    assert!(days.len() < windows.len());
+}
+
+#[test]
+fn inputs_that_cannot_be_moved_stay_until_the_next_run_and_are_not_read_twice() {
+    let dir = tmp();
+    let (landing, lake) = (dir.path().join("landing"), dir.path().join("lake"));
+    let lines = &flight_lines()[..3000];
+    land(&landing, lines, 10, "m-");
+    // _done/ cannot be made: the commit stands, the inputs stay where they are.
+    write(&landing, "_done", "not a folder");
+    let out = compact(hourly(&landing, &lake, &[]));
+    out.expect_code(0);
+    assert!(
+        out.stderr
+            .contains("consumed inputs stay in the source for now"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(lake_records(&lake), expected(lines));
+    assert_eq!(
+        files(&landing)
+            .iter()
+            .filter(|f| f.starts_with("m-"))
+            .count(),
+        10
+    );
+    // The next run moves them, and reads none of them again.
+    std::fs::remove_file(landing.join("_done")).unwrap();
+    compact(hourly(&landing, &lake, &[])).expect_clean();
+    assert_eq!(manifest(&lake)["version"], 1);
+    assert_eq!(lake_records(&lake), expected(lines));
+    assert!(files(&landing).iter().all(|f| f.starts_with("_done/")));
+}
+
+#[test]
+fn keys_read_back_from_the_lake_still_match_new_records() {
+    let dir = tmp();
+    let (landing, lake) = (dir.path().join("landing"), dir.path().join("lake"));
+    let keyed = |field: &str| {
+        vec![
+            s(&landing),
+            s(&lake),
+            "--key".into(),
+            field.into(),
+            "--buckets".into(),
+            "2".into(),
+        ]
+    };
+    // Whole-number keys stay one key after a float widens the column (1 reads back as 1.0).
+    let runs = [
+        "{\"id\":1,\"v\":1}\n{\"id\":2,\"v\":1}\n",
+        "{\"id\":2.5,\"v\":2}\n",
+        "{\"id\":1,\"v\":3}\n{\"id\":2.0,\"v\":3}\n",
+    ];
+    for (n, run) in runs.iter().enumerate() {
+        write(&landing, &format!("{n}.ndjson"), run);
+        compact(keyed("id")).expect_clean();
+    }
+    let got: Vec<(f64, i64)> = {
+        let mut got: Vec<(f64, i64)> = extract([s(&lake)], b"")
+            .records()
+            .iter()
+            .map(|r| (r["id"].as_f64().unwrap(), r["v"].as_i64().unwrap()))
+            .collect();
+        got.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        got
+    };
+    assert_eq!(got, [(1.0, 3), (2.0, 3), (2.5, 2)]);
+
+    // A key that looks like a time is kept as written, and still matches.
+    let (landing, lake) = (dir.path().join("landing2"), dir.path().join("lake2"));
+    for v in 1..=2 {
+        write(
+            &landing,
+            &format!("{v}.ndjson"),
+            format!("{{\"k\":\"2013-01-01 10:00:00\",\"v\":{v}}}\n"),
+        );
+        compact([s(&landing), s(&lake), "--key".into(), "k".into()]).expect_clean();
+    }
+    let records = extract([s(&lake)], b"").records();
+    assert_eq!(
+        records,
+        [serde_json::json!({"k": "2013-01-01 10:00:00", "v": 2})]
+    );
+}

@@ -162,13 +162,14 @@ impl Intake {
             };
             return self.reject(b"null", reason);
         };
-        let bucket = cut.bucket(key);
+        let key = cut.topic_key(key);
+        let bucket = cut.bucket(&key);
         self.touched.insert(bucket);
         self.spill.push(Entry {
             window: bucket,
             time: i64::MIN,
             kind: EntryKind::Tombstone,
-            record: key,
+            record: &key,
         })
     }
 
@@ -187,6 +188,14 @@ impl Intake {
             SchemaInference::new(self.detect_time),
         );
         inference.schema()
+    }
+
+    /// With key compaction, the key's path (its column stays text).
+    pub fn key_path(&self) -> Option<&[Box<[u8]>]> {
+        match &self.cut {
+            Cut::Key(cut) => Some(cut.path()),
+            Cut::Time(_) => None,
+        }
     }
 
     /// Ends the intake: what it took in, to be written.

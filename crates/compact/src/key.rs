@@ -68,6 +68,20 @@ impl KeyCut {
         i64::from(partition_for_key(key, self.buckets))
     }
 
+    /// The key path (for keeping the key column as written).
+    pub fn path(&self) -> &[Box<[u8]>] {
+        &self.path
+    }
+
+    /// The key of a topic record's key bytes: a number's canonical text, as a record's key
+    /// field gives it.
+    pub fn topic_key<'a>(&self, key: &'a [u8]) -> Cow<'a, [u8]> {
+        match Kind::of(key) {
+            Kind::Number => canonical_number(key),
+            _ => Cow::Borrowed(key),
+        }
+    }
+
     /// Places the object `line` (top-level `fields`): a new record, or with `lake`, a record
     /// of the lake's file in that bucket. The error says why the record cannot be placed.
     pub fn place<'a>(
@@ -118,19 +132,40 @@ fn lookup<'a>(
     }
 }
 
-/// A key's bytes from its JSON value: a string's text, any other value's JSON text; none for
-/// null.
+/// A key's bytes from its JSON value: a string's text, a number's canonical text, any other
+/// value's JSON text; none for null.
 fn identity(raw: &[u8]) -> Option<Cow<'_, [u8]>> {
     match Kind::of(raw) {
         Kind::Null => None,
         Kind::String if !raw.contains(&b'\\') => Some(Cow::Borrowed(&raw[1..raw.len() - 1])),
         Kind::String => scan::unescape(raw).map(|text| Cow::Owned(text.into_bytes())),
+        Kind::Number => Some(canonical_number(raw)),
         _ => Some(Cow::Borrowed(raw)),
     }
 }
 
-/// An --order-by value: an integer as it is, a time (RFC 3339, or a date) as microseconds
-/// since the epoch.
+/// A whole number as an integer whatever its spelling (`1`, `1.0`, `1e0`): a key column that
+/// the lake widened to floats reads back as `1.0`, and must still match `1`. Other numbers as
+/// written.
+fn canonical_number(raw: &[u8]) -> Cow<'_, [u8]> {
+    if raw.iter().all(|b| b.is_ascii_digit() || *b == b'-') {
+        return Cow::Borrowed(raw);
+    }
+    let parsed = std::str::from_utf8(raw)
+        .ok()
+        .and_then(|t| t.parse::<f64>().ok());
+    match parsed {
+        // Whole floats below 2^53 are exact integers.
+        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
+            Cow::Owned((f as i64).to_string().into_bytes())
+        }
+        _ => Cow::Borrowed(raw),
+    }
+}
+
+/// An --order-by value: an integer as it is (also written as a string, as a column of
+/// integers and times reads back), a time (RFC 3339, or a date) as microseconds since the
+/// epoch.
 fn order_value(raw: Option<&[u8]>) -> Result<i64, String> {
     let raw = raw.ok_or("is missing")?;
     let text = std::str::from_utf8(raw).map_err(|_| "is not UTF-8")?;
@@ -139,7 +174,7 @@ fn order_value(raw: Option<&[u8]>) -> Result<i64, String> {
         Kind::Null => Err("is null".into()),
         Kind::Number => text.parse::<i64>().map_err(|_| bad()),
         Kind::String => scan::unescape(raw)
-            .and_then(|t| time_micros(&t))
+            .and_then(|t| t.parse::<i64>().ok().or_else(|| time_micros(&t)))
             .ok_or_else(bad),
         _ => Err(bad()),
     }
@@ -349,6 +384,10 @@ mod tests {
         assert_eq!(identity(br#""JFK""#).unwrap().as_ref(), b"JFK");
         assert_eq!(identity(br#""a\"b""#).unwrap().as_ref(), b"a\"b");
         assert_eq!(identity(b"42").unwrap().as_ref(), b"42");
+        assert_eq!(identity(b"42.0").unwrap().as_ref(), b"42");
+        assert_eq!(identity(b"4.2e1").unwrap().as_ref(), b"42");
+        assert_eq!(identity(b"2.5").unwrap().as_ref(), b"2.5");
+        assert_eq!(order_value(Some(br#""17""#)), Ok(17));
         assert!(identity(b"null").is_none());
         assert_eq!(order_value(Some(b"-7")), Ok(-7));
         assert_eq!(

@@ -87,20 +87,24 @@ A topic (--topic NAME, from the embedded log): each run takes every partition's 
 the offsets the last commit recorded in the manifest up to the end as of the run's start;
 the offsets are committed with the data, so a crash can neither lose nor repeat records.
 With --group, the group's committed offsets follow the lake's (for consume --lag). A record
-without a value (a tombstone) or whose value is not a JSON object goes through --on-error.
+whose value is not a JSON object goes through --on-error, as does a record without a value
+(a tombstone) unless it deletes a key (--key).
 
 Key compaction (--key FIELD, instead of --time-field and --window): the lake holds the latest
 record of each key, as a compacted Kafka topic does. Keys are spread over --buckets folders
 (bucket=0000/ …) by murmur2 of the key (a string's text, any other value's JSON text, as
-produce --key makes a topic record's key); a run rewrites the buckets that received records,
-and only those. The latest record of a key is the last to come (topic offset order, then
-input file and line order) or, with --order-by, the one with the greatest value of that field
-(an integer, or an RFC 3339 time; of equal values, the last to come). A key is deleted by a
-record that matches --delete-when (which then wins or loses by --order-by as a record would)
-or by a topic record without a value (a tombstone, which deletes whatever came before it); a
-deleted key leaves no record in the lake. A record without its key, or with a null key, goes
-through --on-error. A bucket's records must fit in memory: choose --buckets so that each
-bucket's file is about --target-file-size.
+produce --key makes a topic record's key; whole numbers as integers); a run rewrites the
+buckets that received records, and only those. The latest record of a key is the last to come
+(topic offset order; input files in sorted path order, then line order) or, with --order-by,
+the one with the greatest value of that field (integers, or RFC 3339 times, one kind per
+lake; of equal values, the last to come). A key is deleted by a record that matches
+--delete-when (which then wins or loses by --order-by as a record would) or by a topic record
+without a value (a tombstone, which deletes whatever came before it); a deleted key leaves
+nothing in the lake, so a later run's record for it comes back whatever its --order-by. A
+record without its key, or with a null key, goes through --on-error. The key column is
+stored as written (never as a time). A bucket's records must fit in memory (beyond
+--memory): choose --buckets so that each bucket's file is about --target-file-size. --key,
+--buckets and --order-by must be the same on every run of a lake.
 
 Exit status 75: another run holds the lake's lock (or committed first); nothing was changed.";
 
@@ -149,7 +153,7 @@ pub struct Args {
     pub key: Option<String>,
 
     /// With --key: the field whose greatest value (an integer or an RFC 3339 time) makes a
-    /// key's latest record, instead of the order records come in. Fixed by the first commit.
+    /// key's latest record, instead of the order records come in. The same on every run.
     #[arg(long, value_name = "FIELD", requires = "key")]
     pub order_by: Option<String>,
 
@@ -158,8 +162,8 @@ pub struct Args {
     pub delete_when: Option<String>,
 
     /// With --key: how many buckets (folders) keys are spread over, by a hash of the key.
-    /// Fixed by the first commit.
-    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    /// The same on every run.
+    #[arg(long, value_name = "N", default_value_t = 16, requires = "key", value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub buckets: u32,
 
     /// How numeric times count: seconds, milliseconds, or auto (milliseconds when the number
@@ -421,11 +425,14 @@ fn warn_folder_clash(layout: &Layout, schema: &Schema) {
         .filter_map(|part| part.split_once('=').map(|(key, _)| key));
     for key in keys {
         if schema.field_with_name(key).is_ok() {
+            let remedy = match layout.key {
+                Some(_) => "rename the field (transform --rename)",
+                None => "name the folders otherwise with --path-template",
+            };
             sluice_stream::progress::note(format_args!(
                 "compact: warning: the records have a field {key}, and the lake's folders are \
                  named {key}=…: readers that take folder names as columns (Hive partitioning in \
-                 Spark, Athena, pyarrow) will see two; name the folders otherwise with \
-                 --path-template"
+                 Spark, Athena, pyarrow) will see two; {remedy}"
             ));
         }
     }
@@ -747,7 +754,10 @@ impl<'a> Run<'a> {
             }
             None => inferred,
         };
-        self.schema = Some(united);
+        self.schema = Some(match intake.key_path() {
+            Some(path) => schema::key_as_text(&united, path),
+            None => united,
+        });
         Ok(())
     }
 

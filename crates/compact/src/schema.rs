@@ -17,6 +17,42 @@ pub fn union(lake: &Schema, new: &Schema) -> Result<Schema, String> {
     Ok(Schema::new(fields))
 }
 
+/// `schema` with the column at `path` (nested through structs) stored as text where it was
+/// taken for a time or a date: a key must read back as it was written, to match the next
+/// record of the same key.
+pub fn key_as_text(schema: &Schema, path: &[Box<[u8]>]) -> Schema {
+    Schema::new(fields_with_text_key(schema.fields(), path))
+}
+
+fn fields_with_text_key(fields: &Fields, path: &[Box<[u8]>]) -> Fields {
+    let Some((first, rest)) = path.split_first() else {
+        return fields.clone();
+    };
+    fields
+        .iter()
+        .map(|field| {
+            if field.name().as_bytes() != first.as_ref() {
+                return field.clone();
+            }
+            let data_type = match (field.data_type(), rest.is_empty()) {
+                (DataType::Struct(inner), false) => {
+                    DataType::Struct(fields_with_text_key(inner, rest))
+                }
+                (
+                    DataType::Timestamp(..)
+                    | DataType::Date32
+                    | DataType::Date64
+                    | DataType::Time32(_)
+                    | DataType::Time64(_),
+                    true,
+                ) => DataType::Utf8,
+                (other, _) => other.clone(),
+            };
+            Arc::new(field.as_ref().clone().with_data_type(data_type))
+        })
+        .collect()
+}
+
 fn union_fields(lake: &Fields, new: &Fields, prefix: &str) -> Result<Fields, String> {
     let mut out: Vec<Field> = Vec::with_capacity(lake.len().max(new.len()));
     for field in lake.iter() {

@@ -75,7 +75,11 @@ impl Partition {
         // hold one record per key already.
         let mut latest: HashMap<Vec<u8>, u64> = HashMap::new();
         for &base in closed.iter().filter(|&&b| b >= checkpoint.dirty_from) {
-            let mut frames = Frames::open(dir, base)?;
+            // Retention may delete a segment meanwhile: its records are gone either way.
+            let mut frames = match Frames::open(dir, base) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                opened => opened?,
+            };
             while let Some(frame) = frames.next_frame()? {
                 let Frame::Whole(bytes) = frame else {
                     return Ok(damaged(base));
@@ -94,12 +98,22 @@ impl Partition {
         let mut cleaned = Cleaned::default();
         let mut tombstones_since: Option<i64> = None;
         for &base in closed {
-            let modified = modified_ms(&segment_path(dir, base, "log"))?;
+            let modified = match modified_ms(&segment_path(dir, base, "log")) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                modified => modified?,
+            };
             let keep = Keep {
                 latest: &latest,
                 tombstones_expired: modified <= horizon,
             };
-            let Some(done) = self.clean_segment(base, &keep)? else {
+            let done = match self.clean_segment(base, &keep) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    remove_temps(dir, base)?;
+                    continue;
+                }
+                done => done?,
+            };
+            let Some(done) = done else {
                 return Ok(damaged(base));
             };
             cleaned.removed += done.removed;
@@ -236,6 +250,7 @@ impl Partition {
     fn finish_swaps(&self) -> io::Result<()> {
         let dir = self.dir();
         let mut bases = Vec::new();
+        let mut indexes = Vec::new();
         for entry in fs::read_dir(dir)? {
             let name = entry?.file_name();
             let name = name.to_string_lossy();
@@ -244,13 +259,22 @@ impl Partition {
                 .and_then(|n| n.split_once('.'))
                 .and_then(|(base, _)| base.parse::<u64>().ok());
             bases.extend(base);
+            let index = [".index", ".timeindex"]
+                .iter()
+                .find_map(|ext| name.strip_suffix(ext)?.parse::<u64>().ok());
+            indexes.extend(index);
         }
         bases.sort_unstable();
         bases.dedup();
-        if bases.is_empty() {
-            return Ok(());
-        }
         let _lock = self.lock()?;
+        // The indexes of a segment whose log a crash deleted (by retention or cleaning).
+        for base in indexes {
+            if !segment_path(dir, base, "log").exists() && !temp_path(dir, base, "log").exists() {
+                for ext in ["index", "timeindex"] {
+                    remove_if_present(&segment_path(dir, base, ext))?;
+                }
+            }
+        }
         for base in bases {
             if temp_path(dir, base, "log").exists() {
                 remove_temps(dir, base)?;
@@ -286,7 +310,8 @@ impl Keep<'_> {
             .latest
             .get(key)
             .is_some_and(|&latest| latest > record.offset);
-        !superseded && !(record.value.is_none() && self.tombstones_expired)
+        let expired_tombstone = record.value.is_none() && self.tombstones_expired;
+        !(superseded || expired_tombstone)
     }
 }
 
@@ -382,8 +407,10 @@ fn temp_path(dir: &Path, base: u64, ext: &str) -> PathBuf {
     dir.join(format!("{base:020}.{ext}.{TEMP}"))
 }
 
+/// Removes a segment's cleaned files, the log's last: cleaned indexes without a cleaned log
+/// mean that the log was swapped in ([`Partition::finish_swaps`]).
 fn remove_temps(dir: &Path, base: u64) -> io::Result<()> {
-    for ext in EXTENSIONS {
+    for ext in EXTENSIONS.iter().rev() {
         remove_if_present(&temp_path(dir, base, ext))?;
     }
     Ok(())
@@ -489,11 +516,26 @@ mod tests {
         assert!(segments.len() > 4, "{segments:?}");
         let active = *segments.last().unwrap();
 
+        // A reader in the middle of the first segment while it is cleaned.
+        let mut early = p.reader(0).unwrap();
+        let first = early.next_record().unwrap().unwrap().offset;
+
         let cleaned = p.clean(1_000, 0).unwrap();
         assert!(
             cleaned.removed > 0 && cleaned.damaged.is_none(),
             "{cleaned:?}"
         );
+        // It reads on in the segment it has open, then the cleaned ones, never going back.
+        let mut offsets = vec![first];
+        while let Some(r) = early.next_record().unwrap() {
+            assert!(
+                r.offset > *offsets.last().unwrap(),
+                "{offsets:?} then {}",
+                r.offset
+            );
+            offsets.push(r.offset);
+        }
+        assert_eq!(offsets.last(), Some(&29));
         let after = read_all(&p);
         // Offsets kept; in closed segments only each key's latest record among them (as in
         // Kafka, the active segment is left out); the active segment as it was.

@@ -824,7 +824,7 @@ impl PartitionReader {
                         Some(stay) if stay == base => None,
                         _ => list_segments(&self.dir)?.into_iter().find(|&b| b > base),
                     };
-                    if newer.is_some() {
+                    if let Some(next) = newer {
                         // A writer rolls a new segment only once this one is whole: what it
                         // finished writing after the last read is read first.
                         if self.fill()? > 0 {
@@ -833,9 +833,7 @@ impl PartitionReader {
                         if self.pos == self.end {
                             // Offsets between this segment's last record and the next
                             // segment's base were removed by the log cleaner.
-                            if let Some(next) = newer {
-                                self.next_offset = self.next_offset.max(next);
-                            }
+                            self.next_offset = self.next_offset.max(next);
                             self.current = None;
                             continue;
                         }

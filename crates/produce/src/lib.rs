@@ -104,7 +104,7 @@ pub struct Args {
     #[arg(long, value_name = "ACKS", default_value = "1", value_parser = ["0", "1", "all"])]
     pub acks: String,
 
-    /// Create (or update the retention of) TOPIC, apply its retention, and write nothing.
+    /// Create (or update the retention or cleanup of) TOPIC, apply them, and write nothing.
     #[arg(long)]
     pub create: bool,
 
@@ -717,13 +717,16 @@ fn maintain(topic: &Topic) -> Result<()> {
                 .map_err(failed("apply retention to"))?;
         }
         if config.cleanup == Cleanup::Compact {
-            let cleaned = partition
-                .clean(now_ms(), config.delete_retention_ms)
-                .map_err(failed("clean"))?;
-            if let Some(base) = cleaned.damaged {
+            // The records are written: a cleaning that cannot be done is done by a later run.
+            let why = match partition.clean(now_ms(), config.delete_retention_ms) {
+                Ok(cleaned) => cleaned.damaged.map(|base| {
+                    format!("its segment {base} is damaged (consume reports the records lost)")
+                }),
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(why) = why {
                 sluice_stream::progress::note(format_args!(
-                    "produce: warning: partition {p} of topic {} is not compacted: its segment \
-                     {base} is damaged (consume reports the records lost)",
+                    "produce: warning: partition {p} of topic {} is not compacted: {why}",
                     topic.name
                 ));
             }
