@@ -3,6 +3,10 @@ complete -c compact -l group -d 'With --topic: the consumer group whose committe
 complete -c compact -l log-dir -d 'The log directory holding the topics. Default: $SLUICE_LOG_DIR, else $XDG_STATE_HOME/sluice/log, else ~/.local/state/sluice/log (cron has HOME, so cron jobs and terminals share it)' -r -F
 complete -c compact -l time-field -d 'The field holding each record\'s event time (a.b for a nested field)' -r
 complete -c compact -l window -d 'The window size: 5m, 1h, 1d, … (windows start at the Unix epoch, in UTC)' -r
+complete -c compact -l key -d 'Key compaction: keep only the latest record of each value of FIELD (a.b for a nested field), instead of cutting records into time windows' -r
+complete -c compact -l order-by -d 'With --key: the field whose greatest value (an integer or an RFC 3339 time) makes a key\'s latest record, instead of the order records come in. The same on every run' -r
+complete -c compact -l delete-when -d 'With --key: a jq predicate; a record for which it is true deletes its key' -r
+complete -c compact -l buckets -d 'With --key: how many buckets (folders) keys are spread over, by a hash of the key. The same on every run' -r
 complete -c compact -l epoch-unit -d 'How numeric times count: seconds, milliseconds, or auto (milliseconds when the number is 100,000,000,000 or more)' -r -f -a "auto\t'Seconds, or milliseconds when the number is 100,000,000,000 or more in size (which as seconds would be after the year 5000)'
 s\t'Seconds (fractions kept to the millisecond)'
 ms\t'Milliseconds'"
