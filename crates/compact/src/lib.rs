@@ -30,6 +30,7 @@ use crate::inputs::{AfterCommit, Input, Source};
 use crate::intake::{Cut, Intake, Read, Taken};
 use crate::key::{KeyCut, Latest};
 use crate::spill::Spill;
+use crate::sweep::SpillPlace;
 use crate::topic::TopicSource;
 pub use crate::window::EpochUnit;
 use crate::window::TimeCut;
@@ -108,8 +109,9 @@ stored as written (never as a time). A bucket's records must fit in memory (beyo
 
 Exit status 75: another run holds the lake's lock (or committed first); nothing was changed.";
 
-/// Compact small files into a lake of large Parquet files, one folder per event-time window,
-/// crash-safe and exactly once; made to run from cron.
+/// Compact small files (or a topic) into a lake of large Parquet files, one folder per
+/// event-time window or, with --key, the latest record per key; crash-safe and exactly once,
+/// made to run from cron.
 #[derive(Parser, Debug)]
 #[command(
     name = "compact",
@@ -323,7 +325,8 @@ fn compact(args: &Args, stats: &mut Stats) -> Result<Outcome> {
         // A run killed after its commit left these steps undone.
         settle(&lake, manifest, after)?;
     }
-    sweep::orphans(&lake, previous.as_ref())?;
+    let spill = SpillPlace::new(&lake, args.spill_dir.as_deref());
+    sweep::orphans(&spill, previous.as_ref())?;
     let base = previous.unwrap_or_else(|| Manifest::empty(layout.clone()));
     let plan = origin.plan(&base)?;
     stats.bytes_in = plan.fresh.iter().map(|i| i.id.size).sum();
@@ -648,16 +651,13 @@ impl<'a> Run<'a> {
                     .map_err(|e| Error::Other(format!("the lake's schema is broken: {e}")))?,
             ),
         };
-        let spill_root = args
-            .spill_dir
-            .clone()
-            .unwrap_or_else(|| lake.root().join(META_DIR));
+        let place = SpillPlace::new(lake, args.spill_dir.as_deref());
         let spill_dir = tempfile::Builder::new()
-            .prefix(sweep::SPILL_PREFIX)
-            .tempdir_in(&spill_root)
+            .prefix(&place.prefix)
+            .tempdir_in(&place.root)
             .map_err(|e| {
                 Error::io(
-                    format!("cannot create a folder in {}", spill_root.display()),
+                    format!("cannot create a folder in {}", place.root.display()),
                     e,
                 )
             })?;

@@ -3,36 +3,70 @@
 //! belong to a run in progress.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sluice_lake::{remove_if_present, Lake, Manifest, META_DIR};
 use sluice_stream::error::IoContext;
 use sluice_stream::{Error, Result};
 
-/// The name prefix of a run's spill folder in `_sluice/`.
-pub const SPILL_PREFIX: &str = ".spill-";
+/// Where a run's records wait: a folder in `_sluice/`, or in another folder (--spill-dir).
+pub struct SpillPlace<'a> {
+    /// The folder that holds the runs' spill folders.
+    pub root: PathBuf,
+    /// The name prefix of this lake's spill folders there.
+    pub prefix: String,
+    lake: &'a Lake,
+}
+
+impl<'a> SpillPlace<'a> {
+    /// The spill folders of `lake`: in `elsewhere`, named after the lake (a folder several
+    /// lakes share holds theirs too), else in its `_sluice/`.
+    pub fn new(lake: &'a Lake, elsewhere: Option<&Path>) -> Self {
+        match elsewhere {
+            Some(root) => {
+                let canonical = std::fs::canonicalize(lake.root())
+                    .unwrap_or_else(|_| lake.root().to_path_buf());
+                let id = crc32fast::hash(canonical.to_string_lossy().as_bytes());
+                SpillPlace {
+                    root: root.to_path_buf(),
+                    prefix: format!(".sluice-spill-{id:08x}-"),
+                    lake,
+                }
+            }
+            None => SpillPlace {
+                root: lake.root().join(META_DIR),
+                prefix: ".spill-".into(),
+                lake,
+            },
+        }
+    }
+}
 
 /// Deletes data files of ours (`part-*.parquet`) that `manifest` does not name, hidden
-/// temporary files of ours, and spill folders; other files are left alone.
-pub fn orphans(lake: &Lake, manifest: Option<&Manifest>) -> Result<()> {
+/// temporary files of ours, and the lake's spill folders; other files are left alone.
+pub fn orphans(spill: &SpillPlace<'_>, manifest: Option<&Manifest>) -> Result<()> {
     let live: HashSet<&str> = manifest
         .map(|m| m.files.iter().map(|f| f.path.as_str()).collect())
         .unwrap_or_default();
-    sweep_dir(lake.root(), "", &live)?;
-    let meta = lake.root().join(META_DIR);
-    for entry in std::fs::read_dir(&meta).context(|| format!("cannot list {}", meta.display()))? {
-        let entry = entry.context(|| format!("cannot list {}", meta.display()))?;
+    let root = spill.lake.root();
+    sweep_dir(root, "", &live)?;
+    let listed = match std::fs::read_dir(&spill.root) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return empty_folders(root),
+        listed => listed.context(|| format!("cannot list {}", spill.root.display()))?,
+    };
+    for entry in listed {
+        let entry = entry.context(|| format!("cannot list {}", spill.root.display()))?;
         if entry
             .file_name()
             .to_string_lossy()
-            .starts_with(SPILL_PREFIX)
+            .starts_with(&spill.prefix)
         {
             let path = entry.path();
             std::fs::remove_dir_all(&path)
                 .context(|| format!("cannot delete {}", path.display()))?;
         }
     }
-    empty_folders(lake.root())
+    empty_folders(root)
 }
 
 fn sweep_dir(dir: &Path, relative: &str, live: &HashSet<&str>) -> Result<()> {
@@ -166,7 +200,16 @@ mod tests {
             min_time_ms: 0,
             max_time_ms: 0,
         });
-        orphans(&lake, Some(&manifest)).unwrap();
+        orphans(&SpillPlace::new(&lake, None), Some(&manifest)).unwrap();
+        // Elsewhere: this lake's spill folders go, another lake's stay.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let place = SpillPlace::new(&lake, Some(elsewhere.path()));
+        let ours = elsewhere.path().join(format!("{}abc", place.prefix));
+        let theirs = elsewhere.path().join(".sluice-spill-00000000-abc");
+        std::fs::create_dir_all(&ours).unwrap();
+        std::fs::create_dir_all(&theirs).unwrap();
+        orphans(&place, Some(&manifest)).unwrap();
+        assert!(!ours.exists() && theirs.exists());
         assert!(root
             .join("dt=2013-01-01/part-00000001-00000000-0000.parquet")
             .exists());
