@@ -6,7 +6,6 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use sluice_expr::Condition;
 use sluice_lake::KeyLayout;
 use sluice_log::murmur2::partition_for_key;
@@ -15,6 +14,7 @@ use sluice_stream::{Error, Result};
 
 use crate::intake::Placed;
 use crate::spill::{Entry, EntryKind, WindowRecords};
+use crate::window::parse_time;
 
 /// How records are placed by key.
 pub struct KeyCut {
@@ -174,23 +174,14 @@ fn order_value(raw: Option<&[u8]>) -> Result<i64, String> {
         Kind::Null => Err("is null".into()),
         Kind::Number => text.parse::<i64>().map_err(|_| bad()),
         Kind::String => scan::unescape(raw)
-            .and_then(|t| t.parse::<i64>().ok().or_else(|| time_micros(&t)))
+            .and_then(|t| {
+                t.parse::<i64>()
+                    .ok()
+                    .or_else(|| Some(parse_time(&t)?.timestamp_micros()))
+            })
             .ok_or_else(bad),
         _ => Err(bad()),
     }
-}
-
-fn time_micros(text: &str) -> Option<i64> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Some(t.timestamp_micros());
-    }
-    for pattern in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(text, pattern) {
-            return Some(t.and_utc().timestamp_micros());
-        }
-    }
-    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
-    Some(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros())
 }
 
 /// The latest record of each key of one bucket, in key order.

@@ -99,9 +99,11 @@ pub fn event_time_ms(raw: Option<&[u8]>, unit: EpochUnit) -> Result<i64, String>
         Kind::Null => Err("is null".into()),
         Kind::String => {
             let text = scan::unescape(raw).ok_or("is not a valid string")?;
-            parse_time_text(&text).ok_or_else(|| {
-                format!("{text:?} is not an RFC 3339 time (as 2013-01-01T05:00:00Z) or a date")
-            })
+            parse_time(&text)
+                .map(|t| t.timestamp_millis())
+                .ok_or_else(|| {
+                    format!("{text:?} is not an RFC 3339 time (as 2013-01-01T05:00:00Z) or a date")
+                })
         }
         Kind::Number => {
             let text = std::str::from_utf8(raw).map_err(|_| "is not a number")?;
@@ -114,17 +116,19 @@ pub fn event_time_ms(raw: Option<&[u8]>, unit: EpochUnit) -> Result<i64, String>
     }
 }
 
-fn parse_time_text(text: &str) -> Option<i64> {
+/// A time from text: RFC 3339, the same without an offset (read as UTC), or a date (its
+/// midnight, UTC).
+pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Some(t.timestamp_millis());
+        return Some(t.to_utc());
     }
     for pattern in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
         if let Ok(t) = NaiveDateTime::parse_from_str(text, pattern) {
-            return Some(t.and_utc().timestamp_millis());
+            return Some(t.and_utc());
         }
     }
     let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
-    Some(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
+    Some(date.and_hms_opt(0, 0, 0)?.and_utc())
 }
 
 fn epoch_ms(text: &str, unit: EpochUnit) -> Option<i64> {
